@@ -1,0 +1,275 @@
+package crypto
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/mysqllogfs/mysqllogfs/crypto/openssl"
+)
+
+// Audit logs (docs/formats.md section 3): records, gzip-compressed when enabled, then in
+// OpenSSL's "Salted__" AES-256-CBC container; a file can hold several containers back to back.
+
+// AuditPassword is an audit log password as the keyring holds it: a plain string (key and IV
+// from EVP_BytesToKey-SHA256) or JSON with "password" and "iterations" (PBKDF2-HMAC-SHA256).
+type AuditPassword struct {
+	Password   []byte
+	Iterations int // 0: EVP_BytesToKey
+}
+
+// ParseAuditPassword reads a keyring value. The JSON form's "salt" is ignored on purpose: the
+// file header's salt is the one that was used.
+func ParseAuditPassword(value []byte) AuditPassword {
+	var doc struct {
+		Password   *string `json:"password"`
+		Iterations int     `json:"iterations"`
+	}
+	if bytes.HasPrefix(bytes.TrimSpace(value), []byte("{")) &&
+		json.Unmarshal(value, &doc) == nil && doc.Password != nil && doc.Iterations > 0 {
+		return AuditPassword{Password: []byte(*doc.Password), Iterations: doc.Iterations}
+	}
+	return AuditPassword{Password: value}
+}
+
+// Derive returns the AES-256 key and the IV for a container with this salt.
+func (p AuditPassword) Derive(salt []byte) (key, iv []byte, err error) {
+	if p.Iterations > 0 {
+		return openssl.PBKDF2SHA256(p.Password, salt, p.Iterations, 32, aes.BlockSize)
+	}
+	key, iv = openssl.BytesToKey(sha256.New, p.Password, salt, 32, aes.BlockSize)
+	return key, iv, nil
+}
+
+// segment is one "Salted__" container of a file.
+type segment struct {
+	start    int64 // file offset of "Salted__"
+	ctEnd    int64 // file offset past its last whole cipher block
+	plainOff int64 // where its plaintext starts in the file's joined plaintext
+	plainLen int64
+	block    cipher.Block
+	iv       []byte
+}
+
+func (s *segment) ctStart() int64 { return s.start + openssl.HeaderSize }
+
+// cbcReader serves the joined plaintext of a file's containers. Block i of a container needs
+// only cipher blocks i-1 and i, so any offset is read without decrypting what comes before.
+type cbcReader struct {
+	src        io.ReaderAt
+	segs       []segment
+	size       int64
+	unfinished bool // the last container has no valid final padding block (yet)
+}
+
+// cbcScanChunk is how much ciphertext segment discovery reads at a time.
+const cbcScanChunk = 1 << 20
+
+// openAuditCBC opens the containers of an encrypted audit log. compressed comes back true when
+// the plaintext is a gzip stream, whatever the name said.
+func openAuditCBC(src io.ReaderAt, size int64, pw AuditPassword, acceptUnfinished bool) (r *cbcReader, compressed bool, err error) {
+	r = &cbcReader{src: src}
+	first, err := r.newSegment(0, pw)
+	if err != nil {
+		return nil, false, err
+	}
+	if size < first.ctStart()+aes.BlockSize {
+		if !acceptUnfinished {
+			return nil, false, fmt.Errorf("%w: %d bytes, too short for one cipher block after the Salted__ header", ErrCorrupt, size)
+		}
+		r.segs, r.unfinished = []segment{*first}, true
+		return r, false, nil
+	}
+	if compressed, err = checkAuditStart(src, first); err != nil {
+		return nil, false, err
+	}
+	if err := r.findSegments(first, size, pw); err != nil {
+		return nil, false, err
+	}
+	last := &r.segs[len(r.segs)-1]
+	pad, padErr := r.paddingBefore(last, last.ctEnd)
+	if padErr != nil || last.ctEnd != size {
+		if !acceptUnfinished {
+			return nil, false, fmt.Errorf("%w: the last cipher block has no valid PKCS#7 padding (the file is truncated or damaged, or the server is still writing it)", ErrCorrupt)
+		}
+		pad, r.unfinished = 0, true
+	}
+	last.plainLen = last.ctEnd - last.ctStart() - int64(pad)
+	r.size = last.plainOff + last.plainLen
+	return r, compressed, nil
+}
+
+// newSegment reads the salt of the container at off and derives its key.
+func (r *cbcReader) newSegment(off int64, pw AuditPassword) (*segment, error) {
+	var header [openssl.HeaderSize]byte
+	if n, _ := r.src.ReadAt(header[:], off); n < len(header) {
+		return nil, fmt.Errorf("%w: %d bytes, too short for the Salted__ header", ErrCorrupt, off+int64(n))
+	}
+	salt, ok := openssl.Salt(header[:])
+	if !ok {
+		return nil, fmt.Errorf("%w: no OpenSSL Salted__ header at byte %d", ErrCorrupt, off)
+	}
+	key, iv, err := pw.Derive(salt)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return &segment{start: off, block: block, iv: iv}, nil
+}
+
+// checkAuditStart decrypts the first block: a right key gives the start of a gzip stream, or
+// of XML or JSON text. Nothing else authenticates the data.
+func checkAuditStart(src io.ReaderAt, seg *segment) (compressed bool, err error) {
+	ct := make([]byte, aes.BlockSize)
+	if _, err := src.ReadAt(ct, seg.ctStart()); err != nil {
+		return false, fmt.Errorf("%w: reading the first cipher block: %v", ErrCorrupt, err)
+	}
+	cipher.NewCBCDecrypter(seg.block, seg.iv).CryptBlocks(ct, ct)
+	switch {
+	case bytes.HasPrefix(ct, gzipMagic):
+		return true, nil
+	case looksLikeLogText(ct):
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: the keyring's password does not decrypt this audit log (the first block is neither gzip nor XML or JSON text)", ErrWrongKey)
+}
+
+// looksLikeLogText accepts the start of an XML or JSON audit log, possibly after a byte order
+// mark or white space, followed by printable UTF-8 text.
+func looksLikeLogText(b []byte) bool {
+	t := bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n")
+	if len(t) == 0 || bytes.IndexByte([]byte("<[{"), t[0]) < 0 {
+		return false
+	}
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && len(b) >= utf8.UTFMax || r < 0x20 && r != '\t' && r != '\n' && r != '\r' {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+// findSegments walks the file for further "Salted__" containers. A new one starts at a
+// 16-byte boundary where the block before it ends in valid padding; a chance match inside
+// ciphertext would need both.
+func (r *cbcReader) findSegments(first *segment, size int64, pw AuditPassword) error {
+	cur := first
+	buf := make([]byte, cbcScanChunk+len(openssl.Magic))
+	for off := cur.ctStart(); off < size; off += cbcScanChunk {
+		n, err := r.src.ReadAt(buf, off)
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("%w: reading at byte %d: %v", ErrCorrupt, off, err)
+		}
+		for i := 0; ; {
+			j := bytes.Index(buf[i:n], []byte(openssl.Magic))
+			if j < 0 || i+j >= cbcScanChunk {
+				break
+			}
+			at := off + int64(i+j)
+			i += j + 1
+			if at%aes.BlockSize != 0 || at < cur.ctStart()+aes.BlockSize {
+				continue
+			}
+			pad, err := r.paddingBefore(cur, at)
+			if err != nil {
+				continue
+			}
+			cur.ctEnd, cur.plainLen = at, at-cur.ctStart()-int64(pad)
+			r.segs = append(r.segs, *cur)
+			next, err := r.newSegment(at, pw)
+			if err != nil {
+				return err
+			}
+			next.plainOff = cur.plainOff + cur.plainLen
+			cur = next
+		}
+	}
+	cur.ctEnd = cur.ctStart() + (size-cur.ctStart())/aes.BlockSize*aes.BlockSize
+	r.segs = append(r.segs, *cur)
+	return nil
+}
+
+// paddingBefore decrypts the cipher block that ends at end and returns its padding length.
+func (r *cbcReader) paddingBefore(seg *segment, end int64) (int, error) {
+	if end < seg.ctStart()+aes.BlockSize {
+		return 0, openssl.ErrBadPadding
+	}
+	iv := seg.iv
+	from := end - aes.BlockSize
+	if from > seg.ctStart() {
+		from -= aes.BlockSize
+	}
+	ct := make([]byte, end-from)
+	if _, err := r.src.ReadAt(ct, from); err != nil {
+		return 0, err
+	}
+	if len(ct) > aes.BlockSize {
+		iv, ct = ct[:aes.BlockSize], ct[aes.BlockSize:]
+	}
+	cipher.NewCBCDecrypter(seg.block, iv).CryptBlocks(ct, ct)
+	return openssl.PaddingLen(ct, aes.BlockSize)
+}
+
+func (r *cbcReader) Size() int64 { return r.size }
+
+// cbcMaxRun bounds the ciphertext one step of ReadAt reads, and so its buffer.
+const cbcMaxRun = 1 << 20
+
+var cbcBuffers = sync.Pool{New: func() any { b := make([]byte, cbcMaxRun+2*aes.BlockSize); return &b }}
+
+func (r *cbcReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("negative offset %d", off)
+	}
+	n := 0
+	for n < len(p) && off < r.size {
+		k, err := r.readRun(p[n:min(len(p), n+cbcMaxRun)], off)
+		n += k
+		off += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// readRun fills p from one container, starting at plaintext offset off.
+func (r *cbcReader) readRun(p []byte, off int64) (int, error) {
+	i := sort.Search(len(r.segs), func(i int) bool { return r.segs[i].plainOff+r.segs[i].plainLen > off }) // first segment ending after off
+	seg := &r.segs[i]
+	rel := off - seg.plainOff
+	end := min(seg.plainLen, rel+int64(len(p)))
+	firstBlock := rel / aes.BlockSize
+	lastBlock := (end + aes.BlockSize - 1) / aes.BlockSize
+	from := seg.ctStart() + firstBlock*aes.BlockSize
+	iv := seg.iv
+	if firstBlock > 0 {
+		from -= aes.BlockSize
+	}
+	bp := cbcBuffers.Get().(*[]byte)
+	defer cbcBuffers.Put(bp)
+	ct := (*bp)[:seg.ctStart()+lastBlock*aes.BlockSize-from]
+	if _, err := r.src.ReadAt(ct, from); err != nil {
+		return 0, fmt.Errorf("%w: reading cipher blocks at byte %d: %v", ErrCorrupt, from, err)
+	}
+	if firstBlock > 0 {
+		iv, ct = ct[:aes.BlockSize], ct[aes.BlockSize:]
+	}
+	cipher.NewCBCDecrypter(seg.block, iv).CryptBlocks(ct, ct)
+	return copy(p, ct[rel%aes.BlockSize:end-firstBlock*aes.BlockSize]), nil
+}

@@ -1,0 +1,398 @@
+package crypto
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/flate"
+)
+
+// gzipReader serves the decompressed bytes of a gzip stream of one or more members at any
+// offset. Decoding resumes from the nearest checkpoint of a zran-style index (a deflate block
+// boundary, its bit offset and the 32 KiB window before it), or continues a cursor left idle
+// by an earlier read, so sequential reads never restart and random reads decode at most one
+// checkpoint spacing. The index grows as reads go further; the windows are plaintext and live
+// only in memory.
+type gzipReader struct {
+	src              io.ReaderAt // the compressed stream
+	srcSize          int64
+	acceptUnfinished bool // a stream cut short ends where its last whole block does
+
+	mu       sync.Mutex
+	points   []checkpoint // ascending uoff; points[0] is the start of the stream
+	spacing  int64        // uncompressed bytes between recorded checkpoints
+	idle     []*gzCursor
+	complete bool  // a cursor has reached the end: size is exact
+	size     int64 // exact when complete, else the estimate from the trailer
+}
+
+// checkpoint is a place decoding can resume: the start of a member (at its gzip header), or
+// a deflate block boundary inside one.
+type checkpoint struct {
+	uoff   int64 // uncompressed offset in the whole stream
+	header int64 // compressed offset of the member's gzip header
+	// Inside a member only:
+	deflateStart int64                    // compressed offset of the member's deflate data
+	memberUoff   int64                    // uncompressed offset where the member starts
+	flate        *flate.InflateCheckpoint // relative to deflateStart and memberUoff, with its window
+}
+
+const (
+	gzipMinSpacing    = 1 << 20 // at most one window (32 KiB) per MiB of plaintext
+	gzipMaxPoints     = 256     // bounds the index to 8 MiB of windows per file
+	gzipIdleCursors   = 4
+	gzipReadBuffer    = 256 << 10
+	gzipMaxRatio      = 1032 // deflate's best compression ratio bounds a plausible size
+	gzipTrailerLength = 8
+)
+
+func newGzipReader(src io.ReaderAt, srcSize int64, acceptUnfinished bool) (*gzipReader, error) {
+	g := &gzipReader{src: src, srcSize: srcSize, acceptUnfinished: acceptUnfinished}
+	g.points = []checkpoint{{uoff: 0, header: 0}}
+	var magic [2]byte
+	if n, _ := src.ReadAt(magic[:], 0); n < 2 || magic != [2]byte{0x1f, 0x8b} {
+		if srcSize == 0 && acceptUnfinished {
+			g.complete = true
+			return g, nil
+		}
+		return nil, fmt.Errorf("%w: the decrypted data is not a gzip stream", ErrCorrupt)
+	}
+	estimate, ok := g.trailerSize()
+	g.size = estimate
+	g.spacing = max(gzipMinSpacing, estimate/gzipMaxPoints)
+	if !ok || acceptUnfinished {
+		// No trustworthy trailer: decode once now, which also builds the index.
+		if err := g.scanToEnd(); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// trailerSize estimates the plaintext size from the last member's trailer, which holds its
+// size modulo 2^32. It is exact for the usual single-member stream under 4 GiB; the first read
+// to the end corrects it otherwise.
+func (g *gzipReader) trailerSize() (int64, bool) {
+	if g.srcSize < 18+gzipTrailerLength {
+		return 0, false
+	}
+	var isize [4]byte
+	if _, err := g.src.ReadAt(isize[:], g.srcSize-4); err != nil {
+		return 0, false
+	}
+	size := int64(binary.LittleEndian.Uint32(isize[:]))
+	for size < g.srcSize/2 && g.srcSize > 1<<32/gzipMaxRatio {
+		size += 1 << 32 // a wrapped count: the smallest size that is not implausibly small
+	}
+	return size, size <= g.srcSize*gzipMaxRatio
+}
+
+// Size is exact once a read has reached the end of the stream.
+func (g *gzipReader) Size() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.size
+}
+
+// SizeExact reports whether Size is known from a complete decode.
+func (g *gzipReader) SizeExact() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.complete
+}
+
+func (g *gzipReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("negative offset %d", off)
+	}
+	g.mu.Lock()
+	if g.complete && off >= g.size {
+		g.mu.Unlock()
+		return 0, io.EOF
+	}
+	c := g.takeCursor(off)
+	g.mu.Unlock()
+
+	n, err := c.readAt(p, off)
+	if err == nil {
+		g.mu.Lock()
+		g.idle = append(g.idle, c)
+		if len(g.idle) > gzipIdleCursors {
+			g.idle = g.idle[1:]
+		}
+		g.mu.Unlock()
+	}
+	return n, err
+}
+
+// scanToEnd decodes from the furthest checkpoint to the end of the stream.
+func (g *gzipReader) scanToEnd() error {
+	g.mu.Lock()
+	c := g.newCursor(g.points[len(g.points)-1])
+	g.mu.Unlock()
+	_, err := c.skip(1 << 62)
+	if err == io.EOF {
+		return nil
+	}
+	return err
+}
+
+// takeCursor picks the idle cursor or checkpoint closest before off. Called with mu held.
+func (g *gzipReader) takeCursor(off int64) *gzCursor {
+	best := g.points[0]
+	for i := len(g.points) - 1; i >= 0; i-- {
+		if g.points[i].uoff <= off {
+			best = g.points[i]
+			break
+		}
+	}
+	pick := -1
+	for i, c := range g.idle {
+		if c.pos <= off && c.pos >= best.uoff && (pick < 0 || c.pos > g.idle[pick].pos) {
+			pick = i
+		}
+	}
+	if pick >= 0 {
+		c := g.idle[pick]
+		g.idle = append(g.idle[:pick], g.idle[pick+1:]...)
+		return c
+	}
+	return g.newCursor(best)
+}
+
+// record adds a checkpoint past the last one, when it is far enough to be worth its window.
+func (g *gzipReader) record(cp checkpoint) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	last := g.points[len(g.points)-1]
+	if cp.uoff <= last.uoff || (cp.flate != nil && cp.uoff < last.uoff+g.spacing) {
+		return
+	}
+	if cp.flate != nil {
+		w := *cp.flate
+		w.Window = append([]byte(nil), w.Window...)
+		cp.flate = &w
+	}
+	g.points = append(g.points, cp)
+}
+
+func (g *gzipReader) finish(size int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.complete, g.size = true, size
+}
+
+// gzCursor is one decoding position in the stream.
+type gzCursor struct {
+	g   *gzipReader
+	br  *bufio.Reader
+	cr  *countingReader
+	fr  io.ReadCloser // nil between members
+	pos int64         // uncompressed offset of the next byte
+
+	deflateStart, memberUoff int64
+	crc                      uint32
+	crcValid                 bool // decoding began at the member's start, so its CRC can be checked
+	err                      error
+}
+
+func (g *gzipReader) newCursor(cp checkpoint) *gzCursor {
+	c := &gzCursor{g: g, pos: cp.uoff}
+	if cp.flate == nil {
+		c.reposition(cp.header)
+		return c
+	}
+	c.reposition(cp.deflateStart + cp.flate.CompressedOffset)
+	c.deflateStart, c.memberUoff = cp.deflateStart, cp.memberUoff
+	c.fr = flate.NewReaderOpts(c.br, flate.WithResumeFrom(*cp.flate), flate.WithEobCallback(c.onBlockEnd))
+	return c
+}
+
+func (c *gzCursor) reposition(coff int64) {
+	c.cr = &countingReader{r: io.NewSectionReader(c.g.src, coff, c.g.srcSize-coff), base: coff}
+	c.br = bufio.NewReaderSize(c.cr, gzipReadBuffer)
+}
+
+// compressedPos is the compressed offset of the next unread byte.
+func (c *gzCursor) compressedPos() int64 { return c.cr.base + c.cr.n - int64(c.br.Buffered()) }
+
+func (c *gzCursor) onBlockEnd(cp flate.InflateCheckpoint) {
+	if cp.Final {
+		return
+	}
+	c.g.record(checkpoint{uoff: c.memberUoff + cp.UncompressedOffset, deflateStart: c.deflateStart, memberUoff: c.memberUoff, flate: &cp})
+}
+
+// readAt reads p at off, which is at or after the cursor's position.
+func (c *gzCursor) readAt(p []byte, off int64) (int, error) {
+	if _, err := c.skip(off - c.pos); err != nil {
+		return 0, err
+	}
+	n := 0
+	for n < len(p) {
+		k, err := c.read(p[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+var discardBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+func (c *gzCursor) skip(n int64) (int64, error) {
+	bp := discardBuffers.Get().(*[]byte)
+	defer discardBuffers.Put(bp)
+	var done int64
+	for done < n {
+		k, err := c.read((*bp)[:min(int64(len(*bp)), n-done)])
+		done += int64(k)
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// read decodes into p, moving from member to member.
+func (c *gzCursor) read(p []byte) (int, error) {
+	for c.err == nil {
+		if c.fr == nil {
+			c.err = c.startMember()
+			continue
+		}
+		n, err := c.fr.Read(p)
+		if c.crcValid {
+			c.crc = crc32.Update(c.crc, crc32.IEEETable, p[:n])
+		}
+		c.pos += int64(n)
+		switch {
+		case err == io.EOF:
+			c.err = c.endMember()
+		case errors.Is(err, io.ErrUnexpectedEOF) && c.g.acceptUnfinished:
+			c.g.finish(c.pos) // a stream still being written: everything decodable so far
+			c.err = io.EOF
+		case err != nil:
+			c.err = fmt.Errorf("%w: gzip data at compressed byte %d: %v", ErrCorrupt, c.compressedPos(), err)
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+	return 0, c.err
+}
+
+// startMember reads a gzip member header (RFC 1952), or ends the stream where no data is left.
+func (c *gzCursor) startMember() error {
+	header := c.compressedPos()
+	if header >= c.g.srcSize {
+		c.g.finish(c.pos)
+		return io.EOF
+	}
+	if err := skipGzipHeader(c.br); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) && c.g.acceptUnfinished {
+			c.g.finish(c.pos)
+			return io.EOF
+		}
+		return fmt.Errorf("%w: gzip member at compressed byte %d: %v", ErrCorrupt, header, err)
+	}
+	c.g.record(checkpoint{uoff: c.pos, header: header})
+	c.deflateStart, c.memberUoff = c.compressedPos(), c.pos
+	c.crc, c.crcValid = 0, true
+	c.fr = flate.NewReaderOpts(c.br, flate.WithEobCallback(c.onBlockEnd))
+	return nil
+}
+
+// endMember checks the trailer: CRC32 and size modulo 2^32 of the member.
+func (c *gzCursor) endMember() error {
+	var trailer [gzipTrailerLength]byte
+	if _, err := io.ReadFull(c.br, trailer[:]); err != nil {
+		if c.g.acceptUnfinished {
+			c.g.finish(c.pos)
+			return io.EOF
+		}
+		return fmt.Errorf("%w: gzip member ends without its trailer (truncated)", ErrCorrupt)
+	}
+	if c.crcValid {
+		if binary.LittleEndian.Uint32(trailer[:4]) != c.crc {
+			return fmt.Errorf("%w: gzip CRC32 mismatch in the member ending at compressed byte %d", ErrCorrupt, c.compressedPos())
+		}
+		if binary.LittleEndian.Uint32(trailer[4:]) != uint32(c.pos-c.memberUoff) {
+			return fmt.Errorf("%w: gzip size mismatch in the member ending at compressed byte %d", ErrCorrupt, c.compressedPos())
+		}
+	}
+	c.fr = nil
+	return nil
+}
+
+const (
+	gzipFlagHCRC    = 1 << 1
+	gzipFlagExtra   = 1 << 2
+	gzipFlagName    = 1 << 3
+	gzipFlagComment = 1 << 4
+	gzipFlagsKnown  = 0x1f
+)
+
+func skipGzipHeader(br *bufio.Reader) error {
+	var h [10]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return noEOF(err)
+	}
+	if h[0] != 0x1f || h[1] != 0x8b {
+		return errors.New("no gzip magic")
+	}
+	if h[2] != 8 {
+		return fmt.Errorf("compression method %d (only deflate, 8, exists)", h[2])
+	}
+	flags := h[3]
+	if flags&^gzipFlagsKnown != 0 {
+		return fmt.Errorf("reserved header flags 0x%02x", flags)
+	}
+	if flags&gzipFlagExtra != 0 {
+		var n [2]byte
+		if _, err := io.ReadFull(br, n[:]); err != nil {
+			return noEOF(err)
+		}
+		if _, err := br.Discard(int(binary.LittleEndian.Uint16(n[:]))); err != nil {
+			return noEOF(err)
+		}
+	}
+	for _, f := range []byte{gzipFlagName, gzipFlagComment} {
+		if flags&f != 0 {
+			if _, err := br.ReadSlice(0); err != nil {
+				return noEOF(err)
+			}
+		}
+	}
+	if flags&gzipFlagHCRC != 0 {
+		if _, err := br.Discard(2); err != nil {
+			return noEOF(err)
+		}
+	}
+	return nil
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+type countingReader struct {
+	r    io.Reader
+	base int64
+	n    int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,143 @@
+package crypto
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/mysqllogfs/mysqllogfs/keysrc"
+)
+
+// Options change how Open treats a file.
+type Options struct {
+	// AcceptUnfinished serves an audit log that the server is still writing (no final padding
+	// block, no gzip trailer) up to what is complete, instead of reporting it corrupt.
+	AcceptUnfinished bool
+}
+
+// Reader is the plaintext of one source file: an io.ReaderAt, safe for concurrent use, with
+// the plaintext size.
+type Reader struct {
+	Info
+	data sizedReaderAt
+}
+
+type sizedReaderAt interface {
+	io.ReaderAt
+	Size() int64
+}
+
+// ReadAt reads plaintext at off. Errors for bad data wrap ErrCorrupt.
+func (r *Reader) ReadAt(p []byte, off int64) (int, error) { return r.data.ReadAt(p, off) }
+
+// Size is the plaintext size. It is exact except for a compressed audit log not yet read to
+// its end, where it comes from the gzip trailer (see SizeExact).
+func (r *Reader) Size() int64 { return r.data.Size() }
+
+// SizeExact reports whether Size is exact.
+func (r *Reader) SizeExact() bool {
+	if g, ok := r.data.(*gzipReader); ok {
+		return g.SizeExact()
+	}
+	return true
+}
+
+// Measure decodes a compressed file to its end once, checking every gzip CRC, so that Size is
+// exact and later random reads find a full index. It does nothing for other kinds.
+func (r *Reader) Measure() error {
+	if g, ok := r.data.(*gzipReader); ok && !g.SizeExact() {
+		return g.scanToEnd()
+	}
+	return nil
+}
+
+// Open recognises the file and returns its plaintext reader. src holds size bytes; name is
+// the file's base name. keys is asked only for encrypted files.
+func Open(src io.ReaderAt, size int64, name string, keys keysrc.Source, opts Options) (*Reader, error) {
+	head := make([]byte, min(size, HeadSize))
+	if n, err := src.ReadAt(head, 0); n < len(head) {
+		return nil, fmt.Errorf("reading the file's first bytes: %w", err)
+	}
+	info := Identify(name, head)
+	r := &Reader{Info: info}
+	switch info.Kind {
+	case KindMySQLBinlog:
+		key, err := lookup(keys, info.KeyID, "")
+		if err != nil {
+			return nil, err
+		}
+		if r.data, err = openMySQLBinlog(src, size, head, key); err != nil {
+			return nil, err
+		}
+	case KindAuditLog:
+		return openAuditLog(r, src, size, keys, opts)
+	case KindUnrecognised:
+		if info.Encrypted {
+			return nil, fmt.Errorf("%w: named like an encrypted audit log, but not an OpenSSL Salted__ container", ErrCorrupt)
+		}
+		return nil, fmt.Errorf("%w: named like a compressed log, but not gzip", ErrCorrupt)
+	default:
+		r.data = &plainReader{src: src, size: size}
+	}
+	return r, nil
+}
+
+func openAuditLog(r *Reader, src io.ReaderAt, size int64, keys keysrc.Source, opts Options) (*Reader, error) {
+	compressed := src
+	compressedSize := size
+	unfinished := opts.AcceptUnfinished
+	if r.Encrypted {
+		key, err := lookup(keys, r.KeyID, keysrc.AnyOwner)
+		if err != nil {
+			return nil, err
+		}
+		cbc, isGzip, err := openAuditCBC(src, size, ParseAuditPassword(key), opts.AcceptUnfinished)
+		if err != nil {
+			return nil, err
+		}
+		if r.Compressed = isGzip; !isGzip {
+			r.data = cbc
+			return r, nil
+		}
+		compressed, compressedSize, unfinished = cbc, cbc.Size(), cbc.unfinished
+	}
+	g, err := newGzipReader(compressed, compressedSize, unfinished)
+	if err != nil {
+		return nil, err
+	}
+	r.data = g
+	return r, nil
+}
+
+func lookup(keys keysrc.Source, id, owner string) ([]byte, error) {
+	if keys == nil {
+		return nil, fmt.Errorf("%w: %q: no key source given", ErrMissingKey, id)
+	}
+	k, err := keys.Lookup(id, owner)
+	if errors.Is(err, keysrc.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %v", ErrMissingKey, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return k.Value, nil
+}
+
+// plainReader passes a file through unchanged.
+type plainReader struct {
+	src  io.ReaderAt
+	size int64
+}
+
+func (p *plainReader) Size() int64 { return p.size }
+
+func (p *plainReader) ReadAt(b []byte, off int64) (int, error) {
+	if off >= p.size {
+		return 0, io.EOF
+	}
+	n, err := p.src.ReadAt(b[:min(int64(len(b)), p.size-off)], off)
+	if err == nil && n < len(b) {
+		err = io.EOF
+	}
+	return n, err
+}

@@ -14,3 +14,21 @@ var (
 	// ErrUnsupported: a well-formed file in a variant this version does not read.
 	ErrUnsupported = errors.New("unsupported")
 )
+
+// Status names an outcome for people and for the status attribute: "ok", "missing key",
+// "wrong key", "corrupt", "unsupported", or "error" for anything else (such as an I/O error).
+func Status(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrMissingKey):
+		return "missing key"
+	case errors.Is(err, ErrWrongKey):
+		return "wrong key"
+	case errors.Is(err, ErrCorrupt):
+		return "corrupt"
+	case errors.Is(err, ErrUnsupported):
+		return "unsupported"
+	}
+	return "error"
+}

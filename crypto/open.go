@@ -111,7 +111,7 @@ func openAuditLog(r *Reader, src io.ReaderAt, size int64, keys keysrc.Source, op
 
 func lookup(keys keysrc.Source, id, owner string) ([]byte, error) {
 	if keys == nil {
-		return nil, fmt.Errorf("%w: %q: no key source given", ErrMissingKey, id)
+		return nil, fmt.Errorf("%w: no key %q: no key source given", ErrMissingKey, id)
 	}
 	k, err := keys.Lookup(id, owner)
 	if errors.Is(err, keysrc.ErrNotFound) {

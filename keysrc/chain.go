@@ -2,7 +2,6 @@ package keysrc
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 )
 
@@ -27,7 +26,7 @@ func (c Chain) Lookup(id, owner string) (Key, error) {
 		return Key{}, errors.Join(failures...)
 	}
 	if len(c) == 0 {
-		return Key{}, fmt.Errorf("%w: %q: no key source given (use --keyring, --key-dir or --key-command)", ErrNotFound, id)
+		return Key{}, &NotFoundError{ID: id, Where: "any source: none was given (use --keyring, --key-dir or --key-command)"}
 	}
 	return Key{}, notFound(c, id)
 }

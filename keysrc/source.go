@@ -40,9 +40,16 @@ type Source interface {
 // ErrCannotList is returned by List for sources that only answer look-ups.
 var ErrCannotList = errors.New("this key source can only look keys up, not list them")
 
-func notFound(src Source, id string) error {
-	return fmt.Errorf("%w: %q is not in %s", ErrNotFound, id, src)
+// NotFoundError says which source lacks which key; it matches ErrNotFound.
+type NotFoundError struct {
+	ID    string
+	Where string // the source, or why none was asked
 }
+
+func (e *NotFoundError) Error() string        { return fmt.Sprintf("no key %q in %s", e.ID, e.Where) }
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+func notFound(src Source, id string) error { return &NotFoundError{ID: id, Where: src.String()} }
 
 // findKey picks the first key in keys with this ID whose owner matches.
 func findKey(src Source, keys []Key, id, owner string) (Key, error) {

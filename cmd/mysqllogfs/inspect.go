@@ -1,0 +1,143 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mysqllogfs/mysqllogfs/crypto"
+	"github.com/mysqllogfs/mysqllogfs/keysrc"
+)
+
+// report is what inspect says of one file.
+type report struct {
+	Path      string `json:"path"`
+	Kind      string `json:"kind"`
+	PlainName string `json:"plain_name"`
+	KeyID     string `json:"key_id,omitempty"`
+	KeyFound  *bool  `json:"key_found,omitempty"`
+	Size      *int64 `json:"plaintext_size,omitempty"`
+	Status    string `json:"status"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+func inspectCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "inspect",
+		Usage:     "say what each file is, which key it needs, and whether it decrypts",
+		ArgsUsage: "PATH...",
+		Flags:     append(keyFlags(), &cli.BoolFlag{Name: "json", Usage: "print a JSON array"}),
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return fmt.Errorf("inspect: name at least one file or directory")
+			}
+			keys, err := keySource(c)
+			if err != nil {
+				return err
+			}
+			var reports []report
+			for _, root := range c.Args().Slice() {
+				err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+					if err != nil {
+						return err
+					}
+					if d.Type().IsRegular() {
+						reports = append(reports, inspectFile(path, keys))
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
+			if err := printReports(reports, c.Bool("json")); err != nil {
+				return err
+			}
+			failed := 0
+			for _, r := range reports {
+				if r.Status != "ok" && r.Status != statusUnfinished {
+					failed++
+				}
+			}
+			return failures(failed)
+		},
+	}
+}
+
+// statusUnfinished marks an audit log without its final block or gzip trailer: one the server
+// is still writing, or one cut short.
+const statusUnfinished = "unfinished"
+
+func inspectFile(path string, keys keysrc.Source) report {
+	r := report{Path: path}
+	head := make([]byte, crypto.HeadSize)
+	if f, err := crypto.OpenSource(path); err == nil {
+		n, _ := f.ReadAt(head, 0)
+		head = head[:n]
+		f.Close()
+	}
+	info := crypto.Identify(filepath.Base(path), head)
+	r.Kind, r.PlainName, r.KeyID = string(info.Kind), info.PlainName, info.KeyID
+
+	f, err := crypto.OpenFile(path, keys, crypto.Options{})
+	if errors.Is(err, crypto.ErrCorrupt) {
+		if g, err2 := crypto.OpenFile(path, keys, crypto.Options{AcceptUnfinished: true}); err2 == nil {
+			f, err, r.Status = g, nil, statusUnfinished
+		}
+	}
+	if err == nil {
+		defer f.Close()
+		err = f.Measure()
+	}
+	if info.Encrypted {
+		found := !errors.Is(err, crypto.ErrMissingKey)
+		r.KeyFound = &found
+	}
+	if err != nil {
+		r.Status, r.Reason = crypto.Status(err), err.Error()
+		return r
+	}
+	size := f.Size()
+	r.Size = &size
+	if r.Status == "" {
+		r.Status = "ok"
+	}
+	return r
+}
+
+func printReports(reports []report, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if reports == nil {
+			reports = []report{}
+		}
+		return enc.Encode(reports)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PATH\tKIND\tPLAINTEXT NAME\tKEY ID\tKEY\tSIZE\tSTATUS")
+	for _, r := range reports {
+		key, size, status := "-", "-", r.Status
+		if r.KeyFound != nil {
+			key = map[bool]string{true: "found", false: "missing"}[*r.KeyFound]
+		}
+		if r.Size != nil {
+			size = fmt.Sprint(*r.Size)
+		}
+		if r.Reason != "" {
+			status += ": " + r.Reason
+		}
+		keyID := r.KeyID
+		if keyID == "" {
+			keyID = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Path, r.Kind, r.PlainName, keyID, key, size, status)
+	}
+	return w.Flush()
+}

@@ -1,0 +1,43 @@
+// Command mysqllogfs shows encrypted MySQL binary, relay and audit logs as plaintext: through a
+// read-only FUSE mount, or with cat, inspect and keys where FUSE is not available.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	app := &cli.App{
+		Name:  "mysqllogfs",
+		Usage: "read encrypted MySQL binary, relay and audit logs as plaintext",
+		Commands: []*cli.Command{
+			catCommand(),
+			inspectCommand(),
+			keysCommand(),
+		},
+		HideHelpCommand: true,
+	}
+	if err := app.Run(os.Args); err != nil {
+		var failed *filesFailed
+		if !errors.As(err, &failed) {
+			fmt.Fprintln(os.Stderr, "mysqllogfs:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// filesFailed ends a command whose per-file errors were already reported on stderr.
+type filesFailed struct{ n int }
+
+func (f *filesFailed) Error() string { return fmt.Sprintf("%d file(s) failed", f.n) }
+
+func failures(n int) error {
+	if n == 0 {
+		return nil
+	}
+	return &filesFailed{n}
+}

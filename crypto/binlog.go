@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+
+	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
 
 // MySQL 8.0.14+ encrypted binary and relay logs (docs/formats.md section 1): a 512-byte header,
@@ -188,9 +190,13 @@ func (r *ctrReader) xorKeyStream(p []byte, off int64) {
 	stream.XORKeyStream(p, p)
 }
 
-// openMySQLBinlog checks the header and the key, and returns the plaintext reader.
-func openMySQLBinlog(src io.ReaderAt, size int64, head []byte, master []byte) (*ctrReader, error) {
+// openMySQLBinlog checks the header, then the key it names, and returns the plaintext reader.
+func openMySQLBinlog(src io.ReaderAt, size int64, head []byte, keys keysrc.Source) (*ctrReader, error) {
 	hdr, err := ParseBinlogHeader(head)
+	if err != nil {
+		return nil, err
+	}
+	master, err := lookup(keys, hdr.KeyID, "")
 	if err != nil {
 		return nil, err
 	}

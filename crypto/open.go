@@ -62,13 +62,11 @@ func Open(src io.ReaderAt, size int64, name string, keys keysrc.Source, opts Opt
 	r := &Reader{Info: info}
 	switch info.Kind {
 	case KindMySQLBinlog:
-		key, err := lookup(keys, info.KeyID, "")
+		data, err := openMySQLBinlog(src, size, head, keys)
 		if err != nil {
 			return nil, err
 		}
-		if r.data, err = openMySQLBinlog(src, size, head, key); err != nil {
-			return nil, err
-		}
+		r.data = data
 	case KindAuditLog:
 		return openAuditLog(r, src, size, keys, opts)
 	case KindUnrecognised:

@@ -1,0 +1,270 @@
+package crypto_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+
+	"github.com/mysqllogfs/mysqllogfs/crypto"
+	"github.com/mysqllogfs/mysqllogfs/tests/sample"
+)
+
+const (
+	auditName   = "audit.20240102T000000.log.gz.20231231T235959-1.enc"
+	auditKeyID  = "audit_log-20231231T235959-1"
+	auditSecret = "s3cr3t-audit-password"
+)
+
+func auditPlaintext(t *testing.T, format sample.AuditFormat, size int64, seed uint64) []byte {
+	var b bytes.Buffer
+	if err := sample.AuditLog(&b, format, size, seed, true); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// run runs a real program with stdin and environment, and returns its stdout.
+func run(t *testing.T, stdin []byte, env []string, name string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
+	}
+	return out
+}
+
+func readAll(t *testing.T, r *crypto.Reader) []byte {
+	t.Helper()
+	got, err := io.ReadAll(io.NewSectionReader(r, 0, 1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// Files made by the openssl and gzip commands, with both key derivations, decrypt to the
+// original.
+func TestAuditMadeByOpenSSL(t *testing.T) {
+	for _, kdf := range []string{"bytestokey", "pbkdf2"} {
+		for _, compress := range []bool{true, false} {
+			for _, format := range []sample.AuditFormat{sample.AuditXML, sample.AuditJSON} {
+				t.Run(fmt.Sprintf("%s/gzip=%v/%s", kdf, compress, format), func(t *testing.T) {
+					plain := auditPlaintext(t, format, 300<<10, 7)
+					data, name := plain, "audit.20240102T000000.log.20231231T235959-1.enc"
+					if compress {
+						data, name = run(t, plain, nil, "gzip", "-c"), auditName
+					}
+					args := []string{"enc", "-aes-256-cbc", "-md", "sha256", "-pass", "env:AUDIT_PW"}
+					keyValue := []byte(auditSecret)
+					if kdf == "pbkdf2" {
+						args = append(args, "-pbkdf2", "-iter", "1000")
+						keyValue = []byte(`{"password":"` + auditSecret + `","salt":"00","iterations":1000}`)
+					}
+					enc := run(t, data, []string{"AUDIT_PW=" + auditSecret}, "openssl", args...)
+					r, err := openBytes(t, name, enc, staticKeys{auditKeyID: keyValue}, crypto.Options{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if r.PlainName != "audit.20240102T000000.log" || r.Compressed != compress {
+						t.Fatalf("plain name %q, compressed %v", r.PlainName, r.Compressed)
+					}
+					if got := readAll(t, r); !bytes.Equal(got, plain) {
+						t.Fatalf("plaintext differs: %d bytes, want %d", len(got), len(plain))
+					}
+					if r.Size() != int64(len(plain)) || !r.SizeExact() {
+						t.Fatalf("size %d (exact %v), want %d", r.Size(), r.SizeExact(), len(plain))
+					}
+				})
+			}
+		}
+	}
+}
+
+// Files from the project's writer decrypt with `openssl enc -d` and `gzip -dc`, and the
+// project's reader agrees.
+func TestAuditWriterReadByOpenSSL(t *testing.T) {
+	for _, iter := range []int{0, 10000} {
+		t.Run(fmt.Sprint("iterations=", iter), func(t *testing.T) {
+			plain := auditPlaintext(t, sample.AuditXML, 500<<10, 3)
+			pw := crypto.AuditPassword{Password: []byte(auditSecret), Iterations: iter}
+			var enc bytes.Buffer
+			w, err := crypto.NewAuditWriter(&enc, pw, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(plain)
+			w.Close()
+			args := []string{"enc", "-d", "-aes-256-cbc", "-md", "sha256", "-pass", "env:AUDIT_PW"}
+			if iter > 0 {
+				args = append(args, "-pbkdf2", "-iter", fmt.Sprint(iter))
+			}
+			gz := run(t, enc.Bytes(), []string{"AUDIT_PW=" + auditSecret}, "openssl", args...)
+			if got := run(t, gz, nil, "gzip", "-dc"); !bytes.Equal(got, plain) {
+				t.Fatal("openssl | gzip -dc gives other bytes")
+			}
+			value := []byte(auditSecret)
+			if iter > 0 {
+				value = []byte(fmt.Sprintf(`{"password":"%s","iterations":%d}`, auditSecret, iter))
+			}
+			r, err := openBytes(t, auditName, enc.Bytes(), staticKeys{auditKeyID: value}, crypto.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readAll(t, r); !bytes.Equal(got, plain) {
+				t.Fatal("reader and openssl disagree")
+			}
+		})
+	}
+}
+
+func encryptAudit(t testing.TB, plain []byte, compress bool) []byte {
+	var enc bytes.Buffer
+	w, err := crypto.NewAuditWriter(&enc, crypto.AuditPassword{Password: []byte(auditSecret)}, compress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(plain)
+	w.Close()
+	return enc.Bytes()
+}
+
+// Random reads from eight goroutines into a compressed, encrypted log of several MiB.
+func TestAuditRandomAccess(t *testing.T) {
+	plain := auditPlaintext(t, sample.AuditJSON, 6<<20, 11)
+	for _, compress := range []bool{true, false} {
+		r, err := openBytes(t, auditName, encryptAudit(t, plain, compress), staticKeys{auditKeyID: []byte(auditSecret)}, crypto.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(g), 5))
+				buf := make([]byte, 200<<10)
+				for range 60 {
+					off := rng.Int64N(int64(len(plain)))
+					n := 1 + rng.IntN(len(buf))
+					got, _ := r.ReadAt(buf[:n], off)
+					want := plain[off:min(int(off)+n, len(plain))]
+					if !bytes.Equal(buf[:got], want) {
+						t.Errorf("gzip=%v ReadAt(%d, %d): %d bytes differ", compress, n, off, got)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+// A file the server reopened: several Salted__ containers, each with its own gzip member.
+func TestAuditSeveralContainers(t *testing.T) {
+	parts := [][]byte{
+		auditPlaintext(t, sample.AuditXML, 100<<10, 1),
+		auditPlaintext(t, sample.AuditXML, 37, 2),
+		auditPlaintext(t, sample.AuditXML, 2<<20, 3),
+	}
+	for _, compress := range []bool{true, false} {
+		var file []byte
+		for _, p := range parts {
+			file = append(file, encryptAudit(t, p, compress)...)
+		}
+		r, err := openBytes(t, auditName, file, staticKeys{auditKeyID: []byte(auditSecret)}, crypto.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := bytes.Join(parts, nil)
+		if got := readAll(t, r); !bytes.Equal(got, want) {
+			t.Fatalf("gzip=%v: %d bytes, want %d", compress, len(got), len(want))
+		}
+		if err := r.Measure(); err != nil || r.Size() != int64(len(want)) {
+			t.Fatalf("gzip=%v: size %d after measuring (%v), want %d", compress, r.Size(), err, len(want))
+		}
+	}
+}
+
+// An audit log the server is still writing: no final block, no gzip trailer.
+func TestAuditUnfinished(t *testing.T) {
+	plain := auditPlaintext(t, sample.AuditXML, 1<<20, 9)
+	for _, compress := range []bool{true, false} {
+		var enc bytes.Buffer
+		w, _ := crypto.NewAuditWriter(&enc, crypto.AuditPassword{Password: []byte(auditSecret)}, compress)
+		w.Write(plain) // never closed
+		keys := staticKeys{auditKeyID: []byte(auditSecret)}
+		if _, err := openBytes(t, auditName, enc.Bytes(), keys, crypto.Options{}); !errors.Is(err, crypto.ErrCorrupt) {
+			t.Fatalf("gzip=%v: strict open of an unfinished file: %v", compress, err)
+		}
+		r, err := openBytes(t, auditName, enc.Bytes(), keys, crypto.Options{AcceptUnfinished: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readAll(t, r)
+		if len(got) == 0 || !bytes.HasPrefix(plain, got) || int64(len(got)) != r.Size() {
+			t.Fatalf("gzip=%v: read %d bytes (size %d), not a prefix of the %d written", compress, len(got), r.Size(), len(plain))
+		}
+	}
+}
+
+// Before 8.0.17 the suffix is a bare .enc and the key ID is "audit_log"; compression alone
+// needs no key.
+func TestAuditOtherNames(t *testing.T) {
+	plain := auditPlaintext(t, sample.AuditXML, 10<<10, 4)
+	r, err := openBytes(t, "audit.log.gz.enc", encryptAudit(t, plain, true), staticKeys{"audit_log": []byte(auditSecret)}, crypto.Options{})
+	if err != nil || r.PlainName != "audit.log" || !bytes.Equal(readAll(t, r), plain) {
+		t.Fatalf("bare .enc: %v", err)
+	}
+	gz := run(t, plain, nil, "gzip", "-c")
+	r, err = openBytes(t, "audit.20240101T000000.log.gz", gz, nil, crypto.Options{})
+	if err != nil || r.PlainName != "audit.20240101T000000.log" || !bytes.Equal(readAll(t, r), plain) {
+		t.Fatalf(".gz: %v", err)
+	}
+}
+
+// The trailer gives the size of the last member only; reading to the end corrects it.
+func TestGzipSizeCorrectedByFullRead(t *testing.T) {
+	a, b := auditPlaintext(t, sample.AuditXML, 50<<10, 1), auditPlaintext(t, sample.AuditXML, 20<<10, 2)
+	gz := append(run(t, a, nil, "gzip", "-c"), run(t, b, nil, "gzip", "-c")...)
+	r, err := openBytes(t, "audit.log.gz", gz, nil, crypto.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SizeExact() || r.Size() != int64(len(b)) {
+		t.Fatalf("estimate %d (exact %v), want the last member's %d", r.Size(), r.SizeExact(), len(b))
+	}
+	if got := readAll(t, r); !bytes.Equal(got, append(a, b...)) {
+		t.Fatal("plaintext differs")
+	}
+	if !r.SizeExact() || r.Size() != int64(len(a)+len(b)) {
+		t.Fatalf("size %d after a full read", r.Size())
+	}
+}
+
+func TestPlainName(t *testing.T) {
+	for name, want := range map[string]string{
+		"audit.20240102T000000.log.gz.20231231T235959-1.enc": "audit.20240102T000000.log",
+		"audit.log.20190414T223342-2.enc":                    "audit.log",
+		"audit_filter.20240102T000000-3.log.gz":              "audit_filter.20240102T000000-3.log",
+		"audit.log.enc":                                      "audit.log",
+		"audit.log.gz.enc":                                   "audit.log",
+		"binlog.000042":                                      "binlog.000042",
+		"binlog.index":                                       "binlog.index",
+		"notes.txt.gz":                                       "notes.txt.gz",
+	} {
+		if got := crypto.PlainName(name); got != want {
+			t.Errorf("PlainName(%q) = %q, want %q", name, got, want)
+		}
+	}
+}

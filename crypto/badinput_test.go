@@ -1,0 +1,130 @@
+package crypto_test
+
+import (
+	"bytes"
+	crand "crypto/rand"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/mysqllogfs/mysqllogfs/crypto"
+	"github.com/mysqllogfs/mysqllogfs/keysrc"
+	"github.com/mysqllogfs/mysqllogfs/tests/sample"
+)
+
+const binlogKeyID = "MySQLReplicationKey_test_1"
+
+var binlogMaster = bytes.Repeat([]byte{0x42}, 32)
+
+func encryptedBinlog(t testing.TB) []byte {
+	var plain, enc bytes.Buffer
+	sample.Binlog(&plain, 64<<10, 1, "binlog.000002")
+	w, err := crypto.NewBinlogWriter(&enc, binlogKeyID, binlogMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(plain.Bytes())
+	return enc.Bytes()
+}
+
+// header builds a 512-byte encrypted binlog header from raw field bytes.
+func header(version byte, fields ...byte) []byte {
+	h := append([]byte{0xfd, 'b', 'i', 'n', version}, fields...)
+	return append(h, make([]byte, 512-len(h))...)
+}
+
+func edit(b []byte, f func([]byte)) []byte {
+	c := append([]byte(nil), b...)
+	f(c)
+	return c
+}
+
+// Each bad input gives its typed error, a message, and no panic, at open or at the first read.
+func TestBadInput(t *testing.T) {
+	binlog := encryptedBinlog(t)
+	plainAudit := auditPlaintext(t, sample.AuditXML, 200<<10, 5)
+	audit := encryptAudit(t, plainAudit, true)
+	keys := staticKeys{binlogKeyID: binlogMaster, auditKeyID: []byte(auditSecret)}
+	garbage := make([]byte, 4096)
+	crand.Read(garbage)
+	fullHeader := binlog[:512]
+
+	// A gzip stream with damaged deflate data, then encrypted: the container is fine.
+	gz := run(t, plainAudit, nil, "gzip", "-c")
+	badGz := edit(gz, func(b []byte) {
+		for i := len(b) / 2; i < len(b)/2+64; i++ {
+			b[i] ^= 0x55
+		}
+	})
+	var badGzAudit bytes.Buffer
+	w, _ := crypto.NewAuditWriter(&badGzAudit, crypto.AuditPassword{Password: []byte(auditSecret)}, false)
+	w.Write(badGz)
+	w.Close()
+
+	cases := []struct {
+		name string
+		file string
+		data []byte
+		keys keysrc.Source
+		want error
+	}{
+		{"truncated header", "binlog.000001", binlog[:100], keys, crypto.ErrCorrupt},
+		{"shorter than header", "binlog.000001", binlog[:511], keys, crypto.ErrCorrupt},
+		{"unknown version", "binlog.000001", edit(binlog, func(b []byte) { b[4] = 2 }), keys, crypto.ErrUnsupported},
+		{"unknown field type", "binlog.000001", header(1, 0x07, 1, 'x'), keys, crypto.ErrCorrupt},
+		{"field past byte 511", "binlog.000001", append(header(1)[:500], append([]byte{0x02}, make([]byte, 11)...)...), keys, crypto.ErrCorrupt},
+		{"key ID past byte 511", "binlog.000001", append(header(1)[:505], 0x01, 200, 'a', 'b', 'c', 'd', 'e'), keys, crypto.ErrCorrupt},
+		{"missing field", "binlog.000001", header(1, 0x01, 1, 'k'), keys, crypto.ErrCorrupt},
+		{"no end marker", "binlog.000001", append(fullHeader[:5:5], bytes.Repeat([]byte{0x03, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, 30)[:507]...), keys, crypto.ErrCorrupt},
+		{"wrong binlog key", "binlog.000001", binlog, staticKeys{binlogKeyID: bytes.Repeat([]byte{1}, 32)}, crypto.ErrWrongKey},
+		{"binlog key of wrong length", "binlog.000001", binlog, staticKeys{binlogKeyID: []byte("short")}, crypto.ErrWrongKey},
+		{"missing binlog key", "binlog.000001", binlog, staticKeys{}, crypto.ErrMissingKey},
+		{"no key source", "binlog.000001", binlog, nil, crypto.ErrMissingKey},
+		{"header only, 2 bytes of data", "binlog.000001", binlog[:514], keys, crypto.ErrCorrupt},
+		{"wrong audit password", auditName, audit, staticKeys{auditKeyID: []byte("nope")}, crypto.ErrWrongKey},
+		{"missing audit password", auditName, audit, staticKeys{}, crypto.ErrMissingKey},
+		{"bad padding", auditName, edit(audit, func(b []byte) { b[len(b)-20] ^= 1 }), keys, crypto.ErrCorrupt},
+		{"truncated audit log", auditName, audit[:len(audit)-5], keys, crypto.ErrCorrupt},
+		{"audit header only", auditName, audit[:16], keys, crypto.ErrCorrupt},
+		{"corrupt gzip", auditName, badGzAudit.Bytes(), keys, crypto.ErrCorrupt},
+		{"garbage named .enc", auditName, garbage, keys, crypto.ErrCorrupt},
+		{"garbage behind Salted__", auditName, append([]byte("Salted__"), garbage...), keys, crypto.ErrWrongKey},
+		{"garbage behind binlog magic", "binlog.000001", append([]byte{0xfd, 'b', 'i', 'n', 1}, garbage...), keys, crypto.ErrCorrupt},
+		{"garbage named .log.gz", "audit.log.gz", garbage, keys, crypto.ErrCorrupt},
+		{"gzip cut short", "audit.log.gz", gz[:len(gz)/2], keys, crypto.ErrCorrupt},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := openBytes(t, c.file, c.data, c.keys, crypto.Options{})
+			if err == nil {
+				_, err = io.ReadAll(io.NewSectionReader(r, 0, 1<<62))
+			}
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			if len(err.Error()) < len(c.want.Error())+10 {
+				t.Fatalf("message %q says too little", err)
+			}
+		})
+	}
+}
+
+// Random garbage without any magic is just a file: passed through.
+func TestGarbagePassesThrough(t *testing.T) {
+	garbage := make([]byte, 1000)
+	crand.Read(garbage)
+	garbage[0] = 'x'
+	r, err := openBytes(t, "something.bin", garbage, nil, crypto.Options{})
+	if err != nil || r.Kind != crypto.KindPlain || !bytes.Equal(readAll(t, r), garbage) {
+		t.Fatalf("kind %v, err %v", r.Kind, err)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	for err, want := range map[error]string{nil: "ok", crypto.ErrWrongKey: "wrong key", crypto.ErrMissingKey: "missing key",
+		crypto.ErrCorrupt: "corrupt", crypto.ErrUnsupported: "unsupported", io.ErrUnexpectedEOF: "error"} {
+		if got := crypto.Status(err); got != want {
+			t.Errorf("Status(%v) = %q, want %q", err, got, want)
+		}
+	}
+}

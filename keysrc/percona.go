@@ -18,7 +18,7 @@ const (
 	perconaVersion    = 0x01
 	perconaSaltLen    = 32
 	perconaHeaderSize = 1 + perconaSaltLen + 4 + aes.BlockSize
-	perconaMaxIter    = 100_000_000
+	perconaMaxIter    = 10_000_000
 )
 
 type perconaHeader struct {

@@ -82,7 +82,7 @@ func (b *BinlogWriter) event(typ byte, body []byte) {
 // Query writes a Query event running sql in db.
 func (b *BinlogWriter) Query(db, sql string) {
 	body := binary.LittleEndian.AppendUint32(nil, 8) // thread ID
-	body = binary.LittleEndian.AppendUint32(body, 0)  // execution time
+	body = binary.LittleEndian.AppendUint32(body, 0) // execution time
 	body = append(body, byte(len(db)))
 	body = binary.LittleEndian.AppendUint16(body, 0) // error code
 	body = binary.LittleEndian.AppendUint16(body, 0) // status variables length

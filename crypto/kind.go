@@ -92,3 +92,14 @@ func Identify(name string, head []byte) Info {
 		return info
 	}
 }
+
+// rotatedName matches the timestamp the server puts into a rotated audit log's name
+// ("audit.20190415T151322.log", Percona may add "-N"); the active file has none.
+var rotatedName = regexp.MustCompile(`\.\d{8}T\d{6}(-\d+)?\.`)
+
+// MayBeUnfinished reports whether a file may still be being written by the server: the active
+// audit log, whose plaintext name carries no rotation timestamp. A rotated log was closed, so
+// a missing final block there means damage.
+func MayBeUnfinished(plainName string) bool {
+	return !rotatedName.MatchString(plainName)
+}

@@ -18,6 +18,8 @@ func main() {
 			catCommand(),
 			inspectCommand(),
 			keysCommand(),
+			mountCommand(),
+			demoCommand(),
 		},
 		HideHelpCommand: true,
 	}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"log/syslog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mysqllogfs/mysqllogfs/fs"
+)
+
+// notifyFDEnv names the file descriptor a detached mount reports readiness on.
+const notifyFDEnv = "MYSQLLOGFS_NOTIFY_FD"
+
+func mountCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "mount",
+		Usage:     "show a MySQL log directory decrypted, read-only, at MOUNTPOINT",
+		ArgsUsage: "SOURCE MOUNTPOINT",
+		Flags: append(keyFlags(),
+			&cli.BoolFlag{Name: "foreground", Aliases: []string{"f"}, Usage: "stay attached (for systemd and containers)"},
+			&cli.BoolFlag{Name: "allow-other", Usage: "let other users in, the kernel checking the source's permission bits"},
+			&cli.StringFlag{Name: "log-level", EnvVars: []string{"MYSQLLOGFS_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
+		),
+		Action: runMount,
+	}
+}
+
+func runMount(c *cli.Context) error {
+	if c.NArg() != 2 {
+		return errors.New("mount: give SOURCE and MOUNTPOINT")
+	}
+	source, mountpoint := c.Args().Get(0), c.Args().Get(1)
+	level, err := parseLevel(c.String("log-level"))
+	if err != nil {
+		return err
+	}
+	keys, err := keySource(c)
+	if err != nil {
+		return err
+	}
+	if !c.Bool("foreground") {
+		return detach()
+	}
+	log := newLogger(level, os.Getenv(notifyFDEnv) != "")
+	server, err := fs.Mount(source, mountpoint, fs.Options{Keys: keys, Log: log}, c.Bool("allow-other"))
+	if err != nil {
+		notifyParent(err)
+		return err
+	}
+	log.Info("mounted", "source", source, "mountpoint", mountpoint)
+	notifyParent(nil)
+
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-signals
+		log.Info("unmounting", "signal", sig.String())
+		if err := server.Unmount(); err != nil {
+			log.Error("unmount failed", "reason", err.Error())
+		}
+	}()
+	server.Wait()
+	log.Info("unmounted", "mountpoint", mountpoint)
+	return nil
+}
+
+// detach runs this same command again in the foreground, in a new session, and returns once
+// it reports the filesystem mounted or says why it could not be.
+func detach() error {
+	ready, notify, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	args := append([]string{os.Args[1], "--foreground"}, os.Args[2:]...)
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), notifyFDEnv+"=3")
+	cmd.ExtraFiles = []*os.File{notify}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	notify.Close()
+	line, _ := bufio.NewReader(ready).ReadString('\n')
+	switch {
+	case line == "ok\n":
+		return nil
+	case line == "":
+		return errors.New("mount: the background process ended without mounting")
+	}
+	cmd.Wait()
+	return errors.New(strings.TrimSpace(line))
+}
+
+// notifyParent tells a waiting detach whether the mount is up.
+func notifyParent(err error) {
+	if os.Getenv(notifyFDEnv) != "3" {
+		return
+	}
+	f := os.NewFile(3, "notify")
+	if err != nil {
+		fmt.Fprintf(f, "%s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+	} else {
+		fmt.Fprintln(f, "ok")
+		// A detached process has nobody reading its terminal.
+		if null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
+			syscall.Dup2(int(null.Fd()), 0)
+			syscall.Dup2(int(null.Fd()), 1)
+			syscall.Dup2(int(null.Fd()), 2)
+		}
+	}
+	f.Close()
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q: use debug, info, warn or error", s)
+	}
+	return level, nil
+}
+
+// newLogger logs to stderr, or to syslog when detached (falling back to stderr if there is
+// no syslog).
+func newLogger(level slog.Level, detached bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if detached {
+		if w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "mysqllogfs"); err == nil {
+			return slog.New(slog.NewTextHandler(w, opts))
+		}
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

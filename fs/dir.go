@@ -1,0 +1,101 @@
+package fs
+
+import (
+	"context"
+	"path/filepath"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+type dirNode struct{ node }
+
+var (
+	_ gofs.NodeLookuper  = (*dirNode)(nil)
+	_ gofs.NodeReaddirer = (*dirNode)(nil)
+	_ gofs.NodeGetattrer = (*dirNode)(nil)
+)
+
+func (d *dirNode) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	st, errno := d.lstat()
+	if errno != 0 {
+		return errno
+	}
+	out.FromStat(st)
+	return 0
+}
+
+func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	entries, err := listSource(d.sourcePath())
+	if err != nil {
+		return nil, gofs.ToErrno(err)
+	}
+	list := make([]fuse.DirEntry, len(entries))
+	for i, e := range entries {
+		list[i] = fuse.DirEntry{Name: e.name, Mode: e.mode, Ino: e.ino}
+	}
+	return gofs.NewListDirStream(list), 0
+}
+
+func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	entries, err := listSource(d.sourcePath())
+	if err != nil {
+		return nil, gofs.ToErrno(err)
+	}
+	for _, e := range entries {
+		if e.name == name {
+			return d.child(ctx, e, out)
+		}
+	}
+	return nil, syscall.ENOENT
+}
+
+// child makes or finds the inode of a source entry. Inode numbers are the source's, so they
+// are the same after a remount.
+func (d *dirNode) child(ctx context.Context, e entry, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	rel := filepath.Join(d.rel, e.source)
+	var st syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(d.view.source, rel), &st); err != nil {
+		return nil, gofs.ToErrno(err)
+	}
+	var embedder gofs.InodeEmbedder
+	switch st.Mode & syscall.S_IFMT {
+	case syscall.S_IFDIR:
+		embedder = &dirNode{node: node{view: d.view, rel: rel}}
+	case syscall.S_IFREG:
+		embedder = &fileNode{node: node{view: d.view, rel: rel}}
+	case syscall.S_IFLNK:
+		embedder = &linkNode{node: node{view: d.view, rel: rel}}
+	default:
+		return nil, syscall.ENOENT // sockets, FIFOs and devices have no plaintext
+	}
+	child := d.NewInode(ctx, embedder, gofs.StableAttr{Mode: st.Mode & syscall.S_IFMT, Ino: st.Ino})
+	if f, ok := child.Operations().(*fileNode); ok {
+		f.setRel(rel) // the same inode may be reached under a new name after a rename
+		return child, f.fillAttr(&st, &out.Attr)
+	}
+	out.Attr.FromStat(&st)
+	return child, 0
+}
+
+// linkNode passes a symbolic link through.
+type linkNode struct{ node }
+
+func (l *linkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	buf := make([]byte, 4096)
+	n, err := syscall.Readlink(l.sourcePath(), buf)
+	if err != nil {
+		return nil, gofs.ToErrno(err)
+	}
+	return buf[:n], 0
+}
+
+func (l *linkNode) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	st, errno := l.lstat()
+	if errno != 0 {
+		return errno
+	}
+	out.FromStat(st)
+	return 0
+}

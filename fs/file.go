@@ -1,0 +1,198 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/mysqllogfs/mysqllogfs/crypto"
+)
+
+type fileNode struct {
+	node
+	mu sync.Mutex // guards rel, which a rename in the source can change
+}
+
+var (
+	_ gofs.NodeGetattrer   = (*fileNode)(nil)
+	_ gofs.NodeOpener      = (*fileNode)(nil)
+	_ gofs.NodeGetxattrer  = (*fileNode)(nil)
+	_ gofs.NodeListxattrer = (*fileNode)(nil)
+)
+
+func (f *fileNode) setRel(rel string) {
+	f.mu.Lock()
+	f.rel = rel
+	f.mu.Unlock()
+}
+
+func (f *fileNode) path() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return filepath.Join(f.view.source, f.rel)
+}
+
+// current returns the reader for the source file as it is now.
+func (f *fileNode) current() (*opened, *syscall.Stat_t, syscall.Errno) {
+	path := f.path()
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil {
+		return nil, nil, gofs.ToErrno(err)
+	}
+	return f.view.readers.get(path, &st), &st, 0
+}
+
+func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	o, st, errno := f.current()
+	if errno != 0 {
+		return errno
+	}
+	defer f.view.readers.put(o)
+	out.FromStat(st)
+	out.Size = uint64(o.size(st.Size))
+	out.Blocks = (out.Size + 511) / 512
+	return 0
+}
+
+// fillAttr is Getattr for a stat already made.
+func (f *fileNode) fillAttr(st *syscall.Stat_t, out *fuse.Attr) syscall.Errno {
+	o := f.view.readers.get(f.path(), st)
+	defer f.view.readers.put(o)
+	out.FromStat(st)
+	out.Size = uint64(o.size(st.Size))
+	out.Blocks = (out.Size + 511) / 512
+	return 0
+}
+
+func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	o, _, errno := f.current()
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	if o.err != nil {
+		f.view.readers.put(o)
+		return nil, 0, toErrno(o.err)
+	}
+	return &handle{file: f, opened: o}, 0, 0
+}
+
+// handle is one open of a file. It keeps the reader of the version it opened, and moves to a
+// newer one when a read reaches past its end (a live binlog growing).
+type handle struct {
+	file   *fileNode
+	mu     sync.Mutex
+	opened *opened
+}
+
+var (
+	_ gofs.FileReader   = (*handle)(nil)
+	_ gofs.FileReleaser = (*handle)(nil)
+)
+
+func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	o := h.reader(off + int64(len(dest)))
+	n, err := o.reader.ReadAt(dest, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		h.file.view.log.Warn("read failed", "file", o.path, "offset", off, "status", crypto.Status(err), "reason", err.Error())
+		return nil, toErrno(err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+// reader returns the reader to serve a read ending at end, moving to the file's current
+// version when the read goes past what this one holds.
+func (h *handle) reader(end int64) *opened {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if end > h.opened.reader.Size() {
+		if o, _, errno := h.file.current(); errno == 0 {
+			if o.err == nil && o.stamp.ino == h.opened.stamp.ino && o != h.opened {
+				h.file.view.readers.put(h.opened)
+				h.opened = o
+			} else {
+				h.file.view.readers.put(o)
+			}
+		}
+	}
+	return h.opened
+}
+
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.file.view.readers.put(h.opened)
+	return 0
+}
+
+// Extended attributes say what each file is and whether it decrypts.
+const xattrPrefix = "user.mysqllogfs."
+
+var xattrNames = []string{"kind", "key_id", "source", "status"}
+
+func (f *fileNode) xattrs() (map[string]string, syscall.Errno) {
+	o, _, errno := f.current()
+	if errno != 0 {
+		return nil, errno
+	}
+	defer f.view.readers.put(o)
+	attrs := map[string]string{"source": o.path, "status": crypto.Status(o.err)}
+	if o.err != nil {
+		attrs["status"] += ": " + o.err.Error()
+		attrs["kind"] = string(identify(o.path).Kind)
+		attrs["key_id"] = identify(o.path).KeyID
+	} else {
+		attrs["kind"], attrs["key_id"] = string(o.reader.Kind), o.reader.KeyID
+	}
+	return attrs, 0
+}
+
+// identify reads a file's first bytes to say what it is when it cannot be opened whole.
+func identify(path string) crypto.Info {
+	head := make([]byte, crypto.HeadSize)
+	if src, err := crypto.OpenSource(path); err == nil {
+		n, _ := src.ReadAt(head, 0)
+		head = head[:n]
+		src.Close()
+	}
+	return crypto.Identify(filepath.Base(path), head)
+}
+
+func (f *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	name, ok := strings.CutPrefix(attr, xattrPrefix)
+	if !ok {
+		return 0, syscall.ENODATA
+	}
+	attrs, errno := f.xattrs()
+	if errno != 0 {
+		return 0, errno
+	}
+	value, ok := attrs[name]
+	if !ok {
+		return 0, syscall.ENODATA
+	}
+	if len(dest) < len(value) {
+		return uint32(len(value)), syscall.ERANGE
+	}
+	return uint32(copy(dest, value)), 0
+}
+
+func (f *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	var list []byte
+	for _, n := range xattrNames {
+		list = append(append(list, xattrPrefix+n...), 0)
+	}
+	if len(dest) < len(list) {
+		return uint32(len(list)), syscall.ERANGE
+	}
+	return uint32(copy(dest, list)), 0
+}

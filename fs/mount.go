@@ -1,0 +1,68 @@
+package fs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// Mount shows source at mountpoint and returns the running server once the kernel has the
+// filesystem. Errors say what to do.
+func Mount(source, mountpoint string, opts Options, allowOther bool) (*fuse.Server, error) {
+	if err := checkMountpoint(mountpoint); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return nil, errors.New("/dev/fuse is missing: load the fuse module (modprobe fuse) or, in a container, pass the device in (--device /dev/fuse)")
+	}
+	root, err := NewRoot(source, opts)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", source, err)
+	}
+	mountOpts := MountOptions(source, allowOther)
+	mountOpts.MountOptions.DirectMount = os.Geteuid() == 0 // root mounts without fusermount3
+	server, err := gofs.Mount(mountpoint, root, mountOpts)
+	if err != nil {
+		return nil, fmt.Errorf("mount on %s: %w%s", mountpoint, err, mountHint(err))
+	}
+	return server, nil
+}
+
+func mountHint(err error) string {
+	switch {
+	case strings.Contains(err.Error(), "fusermount"):
+		return " (install fuse3 for fusermount3, or mount as root)"
+	case strings.Contains(err.Error(), "allow_other"):
+		return " (--allow-other needs user_allow_other in /etc/fuse.conf, or root)"
+	}
+	return ""
+}
+
+// checkMountpoint refuses a missing or non-empty mountpoint, and names the command that
+// clears one left behind by a killed mount.
+func checkMountpoint(mountpoint string) error {
+	info, err := os.Stat(mountpoint)
+	if errors.Is(err, syscall.ENOTCONN) {
+		return fmt.Errorf("mountpoint %s is a dead FUSE mount (its process was killed): run `fusermount3 -u %s` (or `umount -l %s` as root) and mount again", mountpoint, mountpoint, mountpoint)
+	}
+	if err != nil {
+		return fmt.Errorf("mountpoint: %w", err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("mountpoint %s is not a directory", mountpoint)
+	}
+	d, err := os.Open(mountpoint)
+	if err != nil {
+		return fmt.Errorf("mountpoint: %w", err)
+	}
+	defer d.Close()
+	if names, _ := d.Readdirnames(1); len(names) > 0 {
+		return fmt.Errorf("mountpoint %s is not empty", mountpoint)
+	}
+	return nil
+}

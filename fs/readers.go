@@ -1,0 +1,143 @@
+package fs
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mysqllogfs/mysqllogfs/crypto"
+	"github.com/mysqllogfs/mysqllogfs/keysrc"
+)
+
+// stamp identifies one version of a source file: it changes when the file is replaced,
+// grows, shrinks or is written.
+type stamp struct {
+	ino, size int64
+	mtime     int64
+}
+
+func stampOf(st *syscall.Stat_t) stamp {
+	return stamp{int64(st.Ino), st.Size, st.Mtim.Nano()}
+}
+
+// opened is a source file's plaintext reader, shared by every handle on that version of it.
+type opened struct {
+	path   string
+	stamp  stamp
+	reader *crypto.File // nil when err is set
+	err    error
+	when   time.Time // when err was found, so that a missing key is retried later
+	refs   int       // handles using it, plus one while it is in the cache
+}
+
+func (o *opened) size(sourceSize int64) int64 {
+	if o.reader == nil {
+		return sourceSize
+	}
+	return o.reader.Size()
+}
+
+// readers keeps the plaintext readers of recently used files, so that header parsing, key
+// look-up and the gzip index are done once per version of a file, not per read.
+type readers struct {
+	keys keysrc.Source
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	byKey map[string]*opened
+	order []string // least recently used first
+}
+
+const (
+	maxOpenReaders = 512
+	retryFailedIn  = 2 * time.Second // a key added to the keyring is noticed this soon
+)
+
+func newReaders(keys keysrc.Source, log *slog.Logger) *readers {
+	return &readers{keys: keys, log: log, byKey: map[string]*opened{}}
+}
+
+// get returns the reader for this version of the file, opening it if needed. The caller
+// holds a reference until it calls put.
+func (c *readers) get(path string, st *syscall.Stat_t) *opened {
+	s := stampOf(st)
+	c.mu.Lock()
+	if o, ok := c.byKey[path]; ok && o.stamp == s && (o.err == nil || time.Since(o.when) < retryFailedIn) {
+		o.refs++
+		c.touch(path)
+		c.mu.Unlock()
+		return o
+	}
+	c.mu.Unlock()
+
+	o := c.open(path, s)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.byKey[path]; ok {
+		c.release(old)
+	}
+	c.byKey[path] = o
+	c.touch(path)
+	o.refs += 2
+	for len(c.order) > maxOpenReaders {
+		evict := c.order[0]
+		c.order = c.order[1:]
+		c.release(c.byKey[evict])
+		delete(c.byKey, evict)
+	}
+	return o
+}
+
+func (c *readers) open(path string, s stamp) *opened {
+	o := &opened{path: path, stamp: s}
+	opts := crypto.Options{AcceptUnfinished: crypto.MayBeUnfinished(crypto.PlainName(filepath.Base(path)))}
+	o.reader, o.err = crypto.OpenFile(path, c.keys, opts)
+	if o.err != nil {
+		o.when = time.Now()
+		c.log.Warn("cannot decrypt", "file", path, "status", crypto.Status(o.err), "reason", o.err.Error())
+	}
+	return o
+}
+
+func (c *readers) put(o *opened) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.release(o)
+}
+
+// release drops a reference; the last one closes the source file. Called with mu held.
+func (c *readers) release(o *opened) {
+	o.refs--
+	if o.refs == 0 && o.reader != nil {
+		o.reader.Close()
+	}
+}
+
+func (c *readers) touch(path string) {
+	for i, p := range c.order {
+		if p == path {
+			c.order = append(c.order[:i], c.order[i+1:]...)
+			break
+		}
+	}
+	c.order = append(c.order, path)
+}
+
+// errno maps an open or read failure to what the reading program sees: EACCES for a missing
+// key, EIO for a wrong key and damaged data.
+func toErrno(err error) syscall.Errno {
+	var errnoErr syscall.Errno
+	switch {
+	case errors.Is(err, crypto.ErrMissingKey):
+		return syscall.EACCES
+	case errors.As(err, &errnoErr):
+		return errnoErr
+	case errors.Is(err, os.ErrNotExist):
+		return syscall.ENOENT
+	}
+	return syscall.EIO
+}

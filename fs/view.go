@@ -1,0 +1,138 @@
+// Package fs is the read-only FUSE view of a MySQL log directory: every source file under its
+// plaintext name, with reads served from crypto readers. It knows names, attributes and
+// errnos, and nothing of ciphers.
+package fs
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/mysqllogfs/mysqllogfs/keysrc"
+)
+
+// Options configure a view.
+type Options struct {
+	Keys keysrc.Source
+	Log  *slog.Logger
+}
+
+// view is what every node of one mount shares.
+type view struct {
+	source  string
+	readers *readers
+	log     *slog.Logger
+}
+
+// CacheTimeout is how long the kernel trusts names and attributes: a live binlog's new size
+// shows within it.
+const CacheTimeout = time.Second
+
+// NewRoot returns the root node of a view of the source directory.
+func NewRoot(source string, opts Options) (gofs.InodeEmbedder, error) {
+	abs, err := filepath.Abs(source)
+	if err != nil {
+		return nil, err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(abs, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return nil, syscall.ENOTDIR
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	v := &view{source: abs, readers: newReaders(opts.Keys, log), log: log}
+	return &dirNode{node: node{view: v, rel: "."}}, nil
+}
+
+// MountOptions are the go-fuse options a view is mounted with.
+func MountOptions(source string, allowOther bool) *gofs.Options {
+	timeout := CacheTimeout
+	opts := &gofs.Options{
+		EntryTimeout:    &timeout,
+		AttrTimeout:     &timeout,
+		NegativeTimeout: &timeout,
+		MountOptions: fuse.MountOptions{
+			FsName:       source,
+			Name:         "mysqllogfs",
+			Options:      []string{"ro"},
+			AllowOther:   allowOther,
+			MaxReadAhead: 1 << 20,
+			MaxWrite:     1 << 20,
+		},
+	}
+	if allowOther {
+		// The kernel checks the source's permission bits, which the view reports unchanged.
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "default_permissions")
+	}
+	return opts
+}
+
+// node is what files and directories share: where the source is, and refusing every change.
+type node struct {
+	gofs.Inode
+	view *view
+	rel  string // source path relative to the source root
+}
+
+func (n *node) sourcePath() string { return filepath.Join(n.view.source, n.rel) }
+
+func (n *node) lstat() (*syscall.Stat_t, syscall.Errno) {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(n.sourcePath(), &st); err != nil {
+		return nil, gofs.ToErrno(err)
+	}
+	return &st, 0
+}
+
+func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	var s syscall.Statfs_t
+	if err := syscall.Statfs(n.view.source, &s); err != nil {
+		return gofs.ToErrno(err)
+	}
+	out.FromStatfsT(&s)
+	return 0
+}
+
+// Read-only in every way.
+func (n *node) Setattr(context.Context, gofs.FileHandle, *fuse.SetAttrIn, *fuse.AttrOut) syscall.Errno {
+	return syscall.EROFS
+}
+func (n *node) Setxattr(context.Context, string, []byte, uint32) syscall.Errno { return syscall.EROFS }
+func (n *node) Removexattr(context.Context, string) syscall.Errno            { return syscall.EROFS }
+func (n *node) Mkdir(context.Context, string, uint32, *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (n *node) Mknod(context.Context, string, uint32, uint32, *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (n *node) Create(context.Context, string, uint32, uint32, *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, syscall.EROFS
+}
+func (n *node) Symlink(context.Context, string, string, *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (n *node) Link(context.Context, gofs.InodeEmbedder, string, *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (n *node) Unlink(context.Context, string) syscall.Errno { return syscall.EROFS }
+func (n *node) Rmdir(context.Context, string) syscall.Errno  { return syscall.EROFS }
+func (n *node) Rename(context.Context, string, gofs.InodeEmbedder, string, uint32) syscall.Errno {
+	return syscall.EROFS
+}
+
+var (
+	_ gofs.NodeSetattrer = (*node)(nil)
+	_ gofs.NodeCreater   = (*node)(nil)
+	_ gofs.NodeRenamer   = (*node)(nil)
+	_ gofs.NodeStatfser  = (*node)(nil)
+)

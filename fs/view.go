@@ -108,7 +108,7 @@ func (n *node) Setattr(context.Context, gofs.FileHandle, *fuse.SetAttrIn, *fuse.
 	return syscall.EROFS
 }
 func (n *node) Setxattr(context.Context, string, []byte, uint32) syscall.Errno { return syscall.EROFS }
-func (n *node) Removexattr(context.Context, string) syscall.Errno            { return syscall.EROFS }
+func (n *node) Removexattr(context.Context, string) syscall.Errno              { return syscall.EROFS }
 func (n *node) Mkdir(context.Context, string, uint32, *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	return nil, syscall.EROFS
 }

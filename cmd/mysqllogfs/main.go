@@ -23,7 +23,13 @@ func main() {
 		},
 		HideHelpCommand: true,
 	}
-	if err := app.Run(os.Args); err != nil {
+	args, err := helperArgs(os.Args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mysqllogfs:", err)
+		os.Exit(1)
+	}
+	os.Args = args // a detached mount runs itself again with these
+	if err := app.Run(args); err != nil {
 		var failed *filesFailed
 		if !errors.As(err, &failed) {
 			fmt.Fprintln(os.Stderr, "mysqllogfs:", err)

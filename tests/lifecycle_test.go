@@ -1,0 +1,160 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Without --foreground, mount returns once the filesystem is ready; umount ends the process.
+func TestDetachedMountAndUmount(t *testing.T) {
+	requireFUSE(t)
+	d := makeLogDir(t)
+	mnt := t.TempDir()
+	r := mysqllogfs(t, nil, "mount", "--keyring", d.keyring, d.dir, mnt)
+	t.Cleanup(func() {
+		if isMountpoint(mnt) {
+			exec.Command("umount", "-l", mnt).Run()
+		}
+	})
+	if r.code != 0 || !isMountpoint(mnt) {
+		t.Fatalf("exit %d, mounted %v: %s", r.code, isMountpoint(mnt), r.stderr)
+	}
+	pid := mountPID(t, mnt)
+	if got, err := os.ReadFile(filepath.Join(mnt, "binlog.000001")); err != nil || !bytes.Equal(got, d.plain["binlog.000001"]) {
+		t.Fatalf("reading through the detached mount: %v", err)
+	}
+	runOK(t, "umount", mnt)
+	waitFor(t, "the mount process to end", func() bool {
+		_, err := os.Stat("/proc/" + pid)
+		return err != nil
+	})
+}
+
+// mountPID finds the process serving a mountpoint from its command line.
+func mountPID(t *testing.T, mnt string) string {
+	out := runOK(t, "pgrep", "-f", "mysqllogfs.* "+mnt+"$")
+	pid := strings.TrimSpace(strings.Split(string(out), "\n")[0])
+	if pid == "" {
+		t.Fatal("no mount process")
+	}
+	return pid
+}
+
+// mount(8) runs the binary as a mount helper, through mount.fuse3. With type fuse.mysqllogfs
+// mount(8) looks the binary up in a fixed PATH (/usr/local/bin among it); the "PROGRAM#SOURCE"
+// form used here runs the same helper path without installing into a system directory.
+func TestMountHelper(t *testing.T) {
+	requireFUSE(t)
+	requireProgram(t, "mount.fuse3")
+	if os.Geteuid() != 0 {
+		t.Skip("mount(8) needs root")
+	}
+	d := makeLogDir(t)
+	mnt := t.TempDir()
+	out, err := exec.Command("mount", "-t", "fuse", Binary(t)+"#"+d.dir, mnt, "-o", "ro,nodev,keyring="+d.keyring).CombinedOutput()
+	t.Cleanup(func() {
+		if isMountpoint(mnt) {
+			exec.Command("umount", "-l", mnt).Run()
+		}
+	})
+	if err != nil {
+		t.Fatalf("mount -t fuse: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(filepath.Join(mnt, "audit.20240102T000000.log"))
+	if err != nil || !bytes.Equal(got, d.plain["audit.20240102T000000.log.gz.20240101T000000-1.enc"]) {
+		t.Fatalf("reading through the helper mount: %v", err)
+	}
+	runOK(t, "umount", mnt)
+}
+
+// mount refuses with one clear line when it cannot work.
+func TestMountRefusals(t *testing.T) {
+	requireFUSE(t)
+	d := makeLogDir(t)
+	full := t.TempDir()
+	os.WriteFile(filepath.Join(full, "x"), nil, 0o600)
+	cases := map[string]struct {
+		args []string
+		want string
+	}{
+		"missing mountpoint":   {[]string{"--keyring", d.keyring, d.dir, "/nonexistent/mnt"}, "no such file"},
+		"non-empty mountpoint": {[]string{"--keyring", d.keyring, d.dir, full}, "not empty"},
+		"unreadable keyring":   {[]string{"--keyring", "/nonexistent/keyring", d.dir, t.TempDir()}, "keyring"},
+		"missing source":       {[]string{"--keyring", d.keyring, "/nonexistent/src", t.TempDir()}, "source"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := mysqllogfs(t, nil, append([]string{"mount"}, c.args...)...)
+			lines := strings.Split(strings.TrimSpace(string(r.stderr)), "\n")
+			if r.code == 0 || len(lines) != 1 || !strings.Contains(strings.ToLower(lines[0]), c.want) {
+				t.Fatalf("exit %d, stderr %q, want one line mentioning %q", r.code, r.stderr, c.want)
+			}
+		})
+	}
+}
+
+// SIGINT unmounts cleanly, as SIGTERM does in every other test.
+func TestSIGINTUnmounts(t *testing.T) {
+	d := makeLogDir(t)
+	m := mount(t, d.dir, "--keyring", d.keyring)
+	m.cmd.Process.Signal(os.Interrupt)
+	waitFor(t, "the unmount", func() bool { return !isMountpoint(m.dir) })
+}
+
+// rsyslog's imfile, polling a decrypted audit log through the mount, ships exactly its lines.
+func TestRsyslogShipsPlaintextLines(t *testing.T) {
+	rsyslogd := requireProgram(t, "rsyslogd")
+	d := makeLogDir(t)
+	m := mount(t, d.dir, "--keyring", d.keyring)
+	work := t.TempDir()
+	shipped := filepath.Join(work, "shipped.log")
+	conf := filepath.Join(work, "rsyslog.conf")
+	os.WriteFile(conf, []byte(`global(workDirectory="`+work+`" maxMessageSize="64k")
+module(load="imfile" mode="polling" PollingInterval="1")
+template(name="raw" type="string" string="%msg%\n")
+ruleset(name="ship") { action(type="omfile" file="`+shipped+`" template="raw") }
+input(type="imfile" File="`+m.path("audit.20240102T000000.log")+`" Tag="audit" ruleset="ship")
+`), 0o600)
+	cmd := exec.Command(rsyslogd, "-n", "-f", conf, "-i", filepath.Join(work, "pid"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	plain := d.plain["audit.20240102T000000.log.gz.20240101T000000-1.enc"]
+	want := strings.Split(strings.TrimSuffix(string(plain), "\n"), "\n")
+	var got []string
+	for deadline := time.Now().Add(30 * time.Second); len(got) < len(want) && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		got = readLines(shipped)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("rsyslog shipped %d lines, want %d\n%s", len(got), len(want), stderr.String())
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("line %d: shipped %q, want %q", i+1, got[i], want[i])
+		}
+	}
+}
+
+func readLines(path string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var lines []string
+	s := bufio.NewScanner(f)
+	s.Buffer(nil, 1<<20)
+	for s.Scan() {
+		lines = append(lines, s.Text())
+	}
+	return lines
+}

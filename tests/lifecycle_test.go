@@ -158,3 +158,23 @@ func readLines(path string) []string {
 	}
 	return lines
 }
+
+// The README's first command: demo mounts sample logs, shows them decrypted, and cleans up.
+func TestDemo(t *testing.T) {
+	requireFUSE(t)
+	mnt := t.TempDir()
+	r := mysqllogfs(t, nil, "demo", "--exit", mnt)
+	out := string(r.stdout)
+	for _, want := range []string{"audit.20240102T000000.log", "<AUDIT_RECORD>", `"class": "general"`,
+		"Format_description", "INSERT INTO orders", "binlog.000001"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if r.code != 0 || isMountpoint(mnt) {
+		t.Fatalf("exit %d, still mounted %v: %s", r.code, isMountpoint(mnt), r.stderr)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(os.TempDir(), "mysqllogfs-demo-*")); len(leftovers) > 0 {
+		t.Errorf("demo left %v behind", leftovers)
+	}
+}

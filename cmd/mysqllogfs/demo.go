@@ -56,6 +56,8 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	server, err := fs.Mount(source, mountpoint, fs.Options{Keys: keys, Log: log}, false)
 	if err != nil {
 		return err
@@ -77,13 +79,11 @@ func runDemo(c *cli.Context) error {
 	if err := printEvents(binlog, 8); err != nil {
 		return err
 	}
-	fmt.Printf("\nAlso try: grep -c '<AUDIT_RECORD>' %s; mysqlbinlog %s\n", audit, binlog)
 	if c.Bool("exit") {
 		return nil
 	}
+	fmt.Printf("\nAlso try: grep -c '<AUDIT_RECORD>' %s; mysqlbinlog %s\n", audit, binlog)
 	fmt.Printf("\nMounted until Ctrl-C.\n")
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	<-signals
 	return nil
 }

@@ -51,6 +51,9 @@ func runMount(c *cli.Context) error {
 		return detach()
 	}
 	log := newLogger(level, os.Getenv(notifyFDEnv) != "")
+	// Before mounting: a signal that comes as soon as the mount is visible must unmount it.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	server, err := fs.Mount(source, mountpoint, fs.Options{Keys: keys, Log: log}, c.Bool("allow-other"))
 	if err != nil {
 		notifyParent(err)
@@ -58,9 +61,6 @@ func runMount(c *cli.Context) error {
 	}
 	log.Info("mounted", "source", source, "mountpoint", mountpoint)
 	notifyParent(nil)
-
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		sig := <-signals
 		log.Info("unmounting", "signal", sig.String())

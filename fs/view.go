@@ -22,6 +22,13 @@ type Options struct {
 	Log  *slog.Logger
 }
 
+func (o Options) logger() *slog.Logger {
+	if o.Log == nil {
+		return slog.Default()
+	}
+	return o.Log
+}
+
 // view is what every node of one mount shares.
 type view struct {
 	source  string
@@ -46,13 +53,13 @@ func NewRoot(source string, opts Options) (gofs.InodeEmbedder, error) {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		return nil, syscall.ENOTDIR
 	}
-	log := opts.Log
-	if log == nil {
-		log = slog.Default()
-	}
+	log := opts.logger()
 	v := &view{source: abs, readers: newReaders(opts.Keys, log), log: log}
 	return &dirNode{node: node{view: v, rel: "."}}, nil
 }
+
+// MaxRequest is the largest read the kernel sends: large requests amortise the round trip.
+const MaxRequest = 1 << 20
 
 // MountOptions are the go-fuse options a view is mounted with.
 func MountOptions(source string, allowOther bool) *gofs.Options {
@@ -66,8 +73,10 @@ func MountOptions(source string, allowOther bool) *gofs.Options {
 			Name:         "mysqllogfs",
 			Options:      []string{"ro"},
 			AllowOther:   allowOther,
-			MaxReadAhead: 1 << 20,
-			MaxWrite:     1 << 20,
+			MaxReadAhead: MaxRequest,
+			MaxWrite:     MaxRequest,
+			// Replies are plaintext in memory, never a file descriptor to splice from.
+			DisableSplice: true,
 		},
 	}
 	if allowOther {

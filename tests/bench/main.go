@@ -1,0 +1,245 @@
+// Command bench measures mysqllogfs against the baselines its issues name, side by side on
+// the same machine in one run, and prints a table of figures and ratios:
+//
+//	go run ./tests/bench [-dir DIR] [-only C1,P1,...]
+//
+// It builds mysqllogfs, generates the data once into DIR (kept for later runs), mounts what it
+// measures, and unmounts it. Run it as root (mounts without fusermount3, drops page caches).
+package main
+
+import (
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mysqllogfs/mysqllogfs/crypto"
+	"github.com/mysqllogfs/mysqllogfs/keysrc"
+	"github.com/mysqllogfs/mysqllogfs/tests/sample"
+)
+
+const (
+	GiB      = 1 << 30
+	MiB      = 1 << 20
+	keyID    = "MySQLReplicationKey_bench_1"
+	auditKey = "audit_log-20240101T000000-1"
+)
+
+var (
+	dir  = flag.String("dir", filepath.Join(os.TempDir(), "mysqllogfs-bench"), "where the generated data is kept between runs")
+	only = flag.String("only", "", "comma-separated rows to run (C1,C2,P1,...); all by default")
+	bin  string
+)
+
+func main() {
+	if len(os.Args) == 4 && os.Args[1] == "loopback" {
+		runLoopback(os.Args[2], os.Args[3])
+		return
+	}
+	flag.Parse()
+	check(os.MkdirAll(*dir, 0o700))
+	bin = filepath.Join(*dir, "mysqllogfs")
+	run("go", "build", "-o", bin, "./cmd/mysqllogfs")
+	d := generate()
+	fmt.Printf("\n| # | what | mysqllogfs | baseline | ratio | target |\n|---|---|---|---|---|---|\n")
+	for _, row := range rows {
+		if *only == "" || strings.Contains(","+*only+",", ","+row.id+",") {
+			row.run(d)
+		}
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(name string, args ...string) {
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	check(cmd.Run())
+}
+
+func report(id, what, ours, base, ratio, target string) {
+	fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", id, what, ours, base, ratio, target)
+}
+
+// data is where each generated file is.
+type data struct {
+	keyring, password           string
+	binlogPlain, binlogEnc      string // 1 GiB plain binlog and its encrypted form
+	binlogCiphertext, binlogKey string // the encrypted form without its header, and key/IV for openssl
+	auditDir, auditName         string // a directory with one audit log of 1 GiB plaintext
+	auditPlainSize              int64
+	manyDir                     string // 1,000 audit logs of 1 MiB plaintext
+	readersDir                  string // 16 audit logs of 256 MiB plaintext
+	bigDir                      string // one audit log of 4 GiB plaintext
+}
+
+func generate() data {
+	d := data{keyring: filepath.Join(*dir, "keyring"), password: filepath.Join(*dir, "audit-password")}
+	if _, err := os.Stat(d.keyring); err != nil {
+		master := make([]byte, 32)
+		rand.Read(master)
+		keys := []keysrc.Key{{ID: keyID, Type: "AES", Value: master}, {ID: auditKey, Type: "SECRET", Value: []byte(rand.Text())}}
+		check(os.WriteFile(d.keyring, keysrc.EncodeComponentKeyring(keys), 0o600))
+		check(os.WriteFile(d.password, keys[1].Value, 0o600))
+	}
+	keys, err := keysrc.OpenKeyring(d.keyring, nil)
+	check(err)
+	master, _ := keys.Lookup(keyID, "")
+	password, _ := keys.Lookup(auditKey, keysrc.AnyOwner)
+
+	d.binlogPlain = filepath.Join(*dir, "plain", "binlog.000001")
+	d.binlogEnc = filepath.Join(*dir, "binlog", "binlog.000001")
+	d.binlogCiphertext = filepath.Join(*dir, "binlog.ciphertext")
+	d.binlogKey = filepath.Join(*dir, "binlog.openssl-key")
+	once(d.binlogEnc, func() {
+		os.MkdirAll(filepath.Dir(d.binlogPlain), 0o700)
+		plain := create(d.binlogPlain)
+		enc := create(d.binlogEnc)
+		w, err := crypto.NewBinlogWriter(enc, keyID, master.Value)
+		check(err)
+		check(sample.Binlog(io.MultiWriter(plain, w), GiB, 1, "binlog.000002"))
+		closeAll(plain, enc)
+		// openssl's input: the same ciphertext without the header, and the derived key and IV.
+		src, _ := os.Open(d.binlogEnc)
+		head := make([]byte, 512)
+		io.ReadFull(src, head)
+		hdr, err := crypto.ParseBinlogHeader(head)
+		check(err)
+		pw, err := hdr.FilePassword(master.Value)
+		check(err)
+		key, nonce := crypto.BinlogFileKey(pw)
+		ctr := crypto.CounterBlock(nonce, 0)
+		check(os.WriteFile(d.binlogKey, []byte(fmt.Sprintf("%x %x", key, ctr)), 0o600))
+		ct := create(d.binlogCiphertext)
+		io.Copy(ct, src)
+		closeAll(ct, src)
+	})
+	pw := crypto.ParseAuditPassword(password.Value)
+	d.auditDir, d.auditName = filepath.Join(*dir, "audit"), auditName(0)
+	d.auditPlainSize = writeAudits(d.auditDir, 1, GiB, pw)
+	d.manyDir = filepath.Join(*dir, "many")
+	writeAudits(d.manyDir, 1000, MiB, pw)
+	d.readersDir = filepath.Join(*dir, "readers")
+	writeAudits(d.readersDir, 16, 256*MiB, pw)
+	d.bigDir = filepath.Join(*dir, "big")
+	writeAudits(d.bigDir, 1, 4*GiB, pw)
+	return d
+}
+
+// writeAudits writes n compressed, encrypted audit logs of about size bytes of plaintext,
+// and returns the plaintext size of the first (recorded when generated).
+func writeAudits(dir string, n int, size int64, pw crypto.AuditPassword) int64 {
+	done := filepath.Join(dir, ".done")
+	once(done, func() {
+		os.MkdirAll(dir, 0o700)
+		var wg sync.WaitGroup
+		sem := make(chan bool, 2)
+		sizes := make([]int64, n)
+		for i := range n {
+			wg.Add(1)
+			sem <- true
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				f := create(filepath.Join(dir, auditName(i)))
+				w, err := crypto.NewAuditWriter(f, pw, true)
+				check(err)
+				cw := &counter{w: w}
+				check(sample.AuditLog(cw, sample.AuditXML, size, uint64(i), true))
+				check(w.Close())
+				closeAll(f)
+				sizes[i] = cw.n
+			}()
+		}
+		wg.Wait()
+		check(os.WriteFile(done, []byte(fmt.Sprint(sizes[0])), 0o600))
+	})
+	b, err := os.ReadFile(done)
+	check(err)
+	var first int64
+	fmt.Sscan(string(b), &first)
+	return first
+}
+
+func auditName(i int) string {
+	return fmt.Sprintf("audit.2024%04dT000000.log.gz.20240101T000000-1.enc", i+102)
+}
+
+type counter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *counter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// once runs make when path does not exist yet.
+func once(path string, make func()) {
+	if _, err := os.Stat(path); err == nil {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "generating %s\n", path)
+	make()
+}
+
+func create(path string) *os.File {
+	os.MkdirAll(filepath.Dir(path), 0o700)
+	f, err := os.Create(path)
+	check(err)
+	return f
+}
+
+func closeAll(files ...*os.File) {
+	for _, f := range files {
+		check(f.Close())
+	}
+}
+
+// timed runs a shell pipeline and returns its wall time and the peak RSS of its largest process.
+func timed(script string, env ...string) (time.Duration, int64) {
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	check(cmd.Run())
+	elapsed := time.Since(start)
+	return elapsed, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
+}
+
+func dropCaches() {
+	os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0o200)
+}
+
+func throughput(bytes int64, d time.Duration) string {
+	return fmt.Sprintf("%.0f MB/s", float64(bytes)/d.Seconds()/1e6)
+}
+
+func ratio(a, b float64) string { return fmt.Sprintf("%.2fx", a/b) }
+
+func median(ds []time.Duration) time.Duration {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
+}
+
+func fileSize(path string) int64 {
+	info, err := os.Stat(path)
+	check(err)
+	return info.Size()
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/MiB) }

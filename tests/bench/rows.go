@@ -1,0 +1,250 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/mysqllogfs/mysqllogfs/fs"
+)
+
+// repeats is how many times the noisier rows run each side, reporting the medians.
+const repeats = 5
+
+type row struct {
+	id  string
+	run func(data)
+}
+
+var rows = []row{
+	{"C1", catBinlog},
+	{"C2", catAudit},
+	{"P1", mountSequentialBinlog},
+	{"P2", mountRandomBinlog},
+	{"P3", mountSequentialAudit},
+	{"P4", mountRandomAudit},
+	{"P5", mountListMany},
+	{"P6", mountMemory},
+}
+
+// C1: `mysqllogfs cat` of the 1 GiB binlog next to openssl decrypting the same ciphertext.
+func catBinlog(d data) {
+	size := fileSize(d.binlogPlain)
+	key, _ := os.ReadFile(d.binlogKey)
+	kv := strings.Fields(string(key))
+	ours, rss := timed(fmt.Sprintf("%s cat --keyring %s %s >/dev/null", bin, d.keyring, d.binlogEnc))
+	// openssl needs the key on its command line; this one is a throwaway made for the bench.
+	base, baseRSS := timed(fmt.Sprintf("openssl enc -d -aes-256-ctr -K %s -iv %s -in %s >/dev/null", kv[0], kv[1], d.binlogCiphertext))
+	report("C1", "`cat` 1 GiB encrypted binlog", throughput(size, ours), "openssl aes-256-ctr: "+throughput(size, base), ratio(base.Seconds(), ours.Seconds()), "")
+	report("C1m", "peak RSS of that `cat`", mib(rss), "openssl: "+mib(baseRSS), "", "")
+}
+
+// C2: `mysqllogfs cat` of the audit log of 1 GiB plaintext next to `openssl enc -d | gzip -dc`.
+func catAudit(d data) {
+	src := filepath.Join(d.auditDir, d.auditName)
+	ours, rss := timed(fmt.Sprintf("%s cat --keyring %s %s >/dev/null", bin, d.keyring, src))
+	base, _ := timed(fmt.Sprintf("openssl enc -d -aes-256-cbc -md sha256 -pass file:%s -in %s | gzip -dc >/dev/null", d.password, src))
+	report("C2", "`cat` of a `.gz.<pwd_id>.enc` audit log, 1 GiB plaintext", throughput(d.auditPlainSize, ours), "openssl \\| gzip -dc: "+throughput(d.auditPlainSize, base), ratio(base.Seconds(), ours.Seconds()), "")
+	report("C2m", "peak RSS of that `cat`", mib(rss), "", "", "")
+}
+
+// mount starts a mount of src (ours, or the go-fuse loopback baseline) and returns its
+// mountpoint, its PID and how to end it.
+func mount(src string, loopback bool) (string, int, func()) {
+	mnt, err := os.MkdirTemp("", "mysqllogfs-bench-mnt-")
+	check(err)
+	var cmd *exec.Cmd
+	if loopback {
+		self, _ := os.Executable()
+		cmd = exec.Command(self, "loopback", src, mnt)
+	} else {
+		cmd = exec.Command(bin, "mount", "--foreground", "--keyring", filepath.Join(*dir, "keyring"), src, mnt)
+	}
+	cmd.Stderr = os.Stderr
+	check(cmd.Start())
+	for !mounted(mnt) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return mnt, cmd.Process.Pid, func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		os.Remove(mnt)
+	}
+}
+
+func mounted(dir string) bool {
+	b, _ := os.ReadFile("/proc/self/mounts")
+	return strings.Contains(string(b), " "+dir+" fuse")
+}
+
+// readAll reads a file sequentially in 1 MiB requests and returns the time taken.
+func readAll(path string) (time.Duration, int64) {
+	f, err := os.Open(path)
+	check(err)
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	start := time.Now()
+	var n int64
+	for {
+		k, err := f.Read(buf)
+		n += int64(k)
+		if err != nil {
+			break
+		}
+	}
+	return time.Since(start), n
+}
+
+// P1: sequential read of the encrypted binlog through the mount, next to its plaintext through
+// a plain go-fuse loopback mount with the same request sizes.
+func mountSequentialBinlog(d data) {
+	var ours, base []time.Duration
+	var n int64
+	for range repeats { // alternating, so that both see the same machine
+		mnt, _, stop := mount(filepath.Dir(d.binlogEnc), false)
+		t, k := readAll(filepath.Join(mnt, "binlog.000001"))
+		stop()
+		mnt, _, stop = mount(filepath.Dir(d.binlogPlain), true)
+		b, _ := readAll(filepath.Join(mnt, "binlog.000001"))
+		stop()
+		ours, base, n = append(ours, t), append(base, b), k
+	}
+	o, b := median(ours), median(base)
+	report("P1", "sequential read, 1 GiB encrypted binlog, through the mount", throughput(n, o), "loopback: "+throughput(n, b), ratio(b.Seconds(), o.Seconds()), ">= 0.90x")
+}
+
+// randomReads times count reads of size bytes at random offsets and returns the median.
+func randomReads(path string, count, size int, seed uint64) time.Duration {
+	f, err := os.Open(path)
+	check(err)
+	defer f.Close()
+	info, _ := f.Stat()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	buf := make([]byte, size)
+	times := make([]time.Duration, count)
+	for i := range times {
+		off := rng.Int64N(info.Size() - int64(size))
+		start := time.Now()
+		if _, err := f.ReadAt(buf, off); err != nil {
+			check(err)
+		}
+		times[i] = time.Since(start)
+	}
+	return median(times)
+}
+
+// P2: 10,000 random 4 KiB reads in the binlog, median latency, both mounts.
+func mountRandomBinlog(d data) {
+	mnt, _, stop := mount(filepath.Dir(d.binlogEnc), false)
+	ours := randomReads(filepath.Join(mnt, "binlog.000001"), 10000, 4096, 1)
+	stop()
+	mnt, _, stop = mount(filepath.Dir(d.binlogPlain), true)
+	base := randomReads(filepath.Join(mnt, "binlog.000001"), 10000, 4096, 1)
+	stop()
+	report("P2", "10,000 random 4 KiB reads in that binlog, median", ours.String(), "loopback: "+base.String(), ratio(float64(ours), float64(base)), "<= 1.5x")
+}
+
+// P3: sequential read of the audit log through the mount, next to openssl | gzip -dc.
+func mountSequentialAudit(d data) {
+	mnt, _, stop := mount(d.auditDir, false)
+	defer stop()
+	ours, n := readAll(filepath.Join(mnt, "audit.20240102T000000.log"))
+	src := filepath.Join(d.auditDir, d.auditName)
+	base, _ := timed(fmt.Sprintf("openssl enc -d -aes-256-cbc -md sha256 -pass file:%s -in %s | gzip -dc >/dev/null", d.password, src))
+	report("P3", "sequential read, audit log of 1 GiB plaintext, through the mount", throughput(n, ours), "openssl \\| gzip -dc: "+throughput(n, base), ratio(base.Seconds(), ours.Seconds()), ">= 2.5x")
+}
+
+// P4: 64 KiB reads at random offsets of the audit log after a first full read.
+func mountRandomAudit(d data) {
+	mnt, _, stop := mount(d.auditDir, false)
+	defer stop()
+	path := filepath.Join(mnt, "audit.20240102T000000.log")
+	first, _ := readAll(path)
+	dropCaches() // the kernel's page cache would answer from memory otherwise
+	ours := randomReads(path, 200, 64<<10, 2)
+	again, _ := readAll(path)
+	report("P4", "64 KiB read at a random offset of that audit log, after a first full read, median", ours.String(),
+		fmt.Sprintf("reading from the start: %s (first read %s)", again.Round(time.Millisecond), first.Round(time.Millisecond)), ratio(float64(ours), float64(again)), "<= 20 ms")
+}
+
+// P5: the first `ls -l` after mounting 1,000 compressed, encrypted audit logs of 1 MiB.
+func mountListMany(d data) {
+	dropCaches()
+	mnt, _, stop := mount(d.manyDir, false)
+	defer stop()
+	took, _ := timed("ls -l " + mnt + " >/dev/null")
+	// The sizes shown are the plaintext sizes.
+	ok := true
+	for i := range 1000 {
+		info, err := os.Stat(filepath.Join(mnt, strings.TrimSuffix(auditName(i), ".gz.20240101T000000-1.enc")))
+		if err != nil || info.Size() < 1<<20 || info.Size() > 1<<20+4096 {
+			ok = false
+		}
+	}
+	report("P5", "first `ls -l` of 1,000 `.gz.<pwd_id>.enc` logs of 1 MiB", took.Round(time.Millisecond).String(), "", map[bool]string{true: "sizes exact", false: "SIZES WRONG"}[ok], "<= 1 s")
+}
+
+// P6: peak RSS of the mount while 16 readers stream 16 files of 256 MiB, then one a 4 GiB file.
+func mountMemory(d data) {
+	mnt, pid, stop := mount(d.readersDir, false)
+	entries, _ := os.ReadDir(mnt)
+	var wg sync.WaitGroup
+	for _, e := range entries {
+		wg.Add(1)
+		go func() { defer wg.Done(); readAll(filepath.Join(mnt, e.Name())) }()
+	}
+	wg.Wait()
+	rss16 := peakRSS(pid)
+	stop()
+	mnt, pid, stop = mount(d.bigDir, false)
+	entries, _ = os.ReadDir(mnt)
+	_, n := readAll(filepath.Join(mnt, entries[0].Name()))
+	rssBig := peakRSS(pid)
+	stop()
+	report("P6", "peak RSS of the mount: 16 readers x 256 MiB / one reader of a 4 GiB file", mib(rss16)+" / "+mib(rssBig),
+		fmt.Sprintf("(read %s from the big file)", mib(n)), "", "<= 64 MiB")
+}
+
+// peakRSS is a process's high-water mark of resident memory.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	check(err)
+	var kb int64
+	fmt.Sscan(afterKey(string(b), "VmHWM:"), &kb)
+	return kb * 1024
+}
+
+// runLoopback serves src at mnt with go-fuse's loopback filesystem: the baseline of P1 and
+// P2, with the same mount options as mysqllogfs (reads from user space, no passthrough).
+func runLoopback(src, mnt string) {
+	root, err := gofs.NewLoopbackRoot(src)
+	check(err)
+	opts := fs.MountOptions(src, false)
+	opts.MountOptions.DirectMount = true
+	opts.MountOptions.DisabledCapabilities = fuse.CAP_PASSTHROUGH // reads served from user space
+	opts.MountOptions.DisableSplice = false                       // the loopback's own fast path
+	server, err := gofs.Mount(mnt, root, opts)
+	check(err)
+	check(fs.SetReadahead(mnt, fs.MaxRequest)) // the same request sizes as mysqllogfs
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() { <-signals; server.Unmount() }()
+	server.Wait()
+}
+
+func afterKey(s, key string) string {
+	if i := strings.Index(s, key); i >= 0 {
+		return s[i+len(key):]
+	}
+	return ""
+}

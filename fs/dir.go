@@ -27,7 +27,7 @@ func (d *dirNode) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Attr
 }
 
 func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	entries, err := listSource(d.sourcePath())
+	entries, _, err := d.view.listings.get(d.sourcePath())
 	if err != nil {
 		return nil, gofs.ToErrno(err)
 	}
@@ -39,16 +39,15 @@ func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 }
 
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	entries, err := listSource(d.sourcePath())
+	entries, byName, err := d.view.listings.get(d.sourcePath())
 	if err != nil {
 		return nil, gofs.ToErrno(err)
 	}
-	for _, e := range entries {
-		if e.name == name {
-			return d.child(ctx, e, out)
-		}
+	i, ok := byName[name]
+	if !ok {
+		return nil, syscall.ENOENT
 	}
-	return nil, syscall.ENOENT
+	return d.child(ctx, entries[i], out)
 }
 
 // child makes or finds the inode of a source entry. Inode numbers are the source's, so they

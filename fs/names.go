@@ -3,7 +3,9 @@ package fs
 import (
 	"os"
 	"sort"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
 )
@@ -62,4 +64,56 @@ func openDirNoAtime(dir string) (*os.File, error) {
 		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	return os.NewFile(uintptr(fd), dir), nil
+}
+
+// listings remembers each source directory's mapping for as long as the directory is
+// unchanged, so that looking up each of a thousand names does not list the directory a
+// thousand times. Adding, removing or renaming an entry changes the directory's mtime.
+type listings struct {
+	mu    sync.Mutex
+	byDir map[string]listing
+}
+
+type listing struct {
+	stamp   stamp
+	entries []entry
+	byName  map[string]int
+}
+
+const maxCachedListings = 64
+
+// get returns the current entries of dir, and the index of each view name.
+func (l *listings) get(dir string) ([]entry, map[string]int, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return nil, nil, err
+	}
+	s := stampOf(&st)
+	l.mu.Lock()
+	cached, ok := l.byDir[dir]
+	l.mu.Unlock()
+	if ok && cached.stamp == s && !recentlyChanged(&st) {
+		return cached.entries, cached.byName, nil
+	}
+	entries, err := listSource(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	byName := make(map[string]int, len(entries))
+	for i, e := range entries {
+		byName[e.name] = i
+	}
+	l.mu.Lock()
+	if l.byDir == nil || len(l.byDir) >= maxCachedListings {
+		l.byDir = map[string]listing{}
+	}
+	l.byDir[dir] = listing{stamp: s, entries: entries, byName: byName}
+	l.mu.Unlock()
+	return entries, byName, nil
+}
+
+// recentlyChanged is true within the timestamp granularity of a change: a second change in
+// the same tick would leave the mtime as it was, so such a listing is not trusted.
+func recentlyChanged(st *syscall.Stat_t) bool {
+	return time.Since(time.Unix(st.Mtim.Unix())) < 2*time.Second
 }

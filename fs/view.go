@@ -31,9 +31,10 @@ func (o Options) logger() *slog.Logger {
 
 // view is what every node of one mount shares.
 type view struct {
-	source  string
-	readers *readers
-	log     *slog.Logger
+	source   string
+	readers  *readers
+	listings listings
+	log      *slog.Logger
 }
 
 // CacheTimeout is how long the kernel trusts names and attributes: a live binlog's new size

@@ -15,8 +15,11 @@ type File struct {
 	f *os.File
 }
 
-// Close closes the source file.
-func (f *File) Close() error { return f.f.Close() }
+// Close releases what the reader holds in memory and closes the source file.
+func (f *File) Close() error {
+	f.Reader.release()
+	return f.f.Close()
+}
 
 // OpenFile opens a source file read-only, without updating its access time where the kernel
 // allows it, and returns its plaintext reader.

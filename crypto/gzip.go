@@ -45,8 +45,8 @@ type checkpoint struct {
 const (
 	gzipMinSpacing    = 1 << 20 // at most one window (32 KiB) per MiB of plaintext
 	gzipMaxPoints     = 256     // bounds the index to 8 MiB of windows per file
-	gzipIdleCursors   = 4
-	gzipReadBuffer    = 256 << 10
+	gzipIdleCursors   = 2
+	gzipReadBuffer    = 64 << 10
 	gzipMaxRatio      = 1032 // deflate's best compression ratio bounds a plausible size
 	gzipTrailerLength = 8
 )
@@ -174,11 +174,71 @@ func (g *gzipReader) record(cp checkpoint) {
 		return
 	}
 	if cp.flate != nil {
+		for !windows.reserve(int64(len(cp.flate.Window))) {
+			if !g.thin() {
+				return // nothing of ours left to give back: go without this checkpoint
+			}
+		}
 		w := *cp.flate
 		w.Window = append([]byte(nil), w.Window...)
 		cp.flate = &w
 	}
 	g.points = append(g.points, cp)
+}
+
+// thin drops every other window of this index and doubles its spacing, to stay within the
+// shared budget. Called with mu held; false when it had nothing to drop.
+func (g *gzipReader) thin() bool {
+	kept := g.points[:1]
+	dropped := false
+	for i, p := range g.points[1:] {
+		if p.flate != nil && i%2 == 0 {
+			windows.release(int64(len(p.flate.Window)))
+			dropped = true
+			continue
+		}
+		kept = append(kept, p)
+	}
+	g.points = kept
+	g.spacing *= 2
+	return dropped
+}
+
+// release gives the index's windows back to the shared budget.
+func (g *gzipReader) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, p := range g.points {
+		if p.flate != nil {
+			windows.release(int64(len(p.flate.Window)))
+		}
+	}
+	g.points, g.idle = g.points[:1], nil
+}
+
+// windows is the budget every gzip index shares for its windows, which are plaintext held in
+// memory: it bounds the memory of a mount however many compressed logs are open.
+var windows = windowBudget{limit: 16 << 20}
+
+type windowBudget struct {
+	mu          sync.Mutex
+	used, limit int64
+}
+
+func (b *windowBudget) reserve(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.limit {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *windowBudget) release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
 }
 
 func (g *gzipReader) finish(size int64) {

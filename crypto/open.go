@@ -51,6 +51,13 @@ func (r *Reader) Measure() error {
 	return nil
 }
 
+// release gives back memory held for random access (a gzip index's windows).
+func (r *Reader) release() {
+	if g, ok := r.data.(*gzipReader); ok {
+		g.release()
+	}
+}
+
 // Open recognises the file and returns its plaintext reader. src holds size bytes; name is
 // the file's base name. keys is asked only for encrypted files.
 func Open(src io.ReaderAt, size int64, name string, keys keysrc.Source, opts Options) (*Reader, error) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -16,6 +17,9 @@ import (
 
 	"github.com/mysqllogfs/mysqllogfs/fs"
 )
+
+// mountMemoryLimit is the soft memory limit of a mount process.
+const mountMemoryLimit = 48 << 20
 
 // notifyFDEnv names the file descriptor a detached mount reports readiness on.
 const notifyFDEnv = "MYSQLLOGFS_NOTIFY_FD"
@@ -49,6 +53,11 @@ func runMount(c *cli.Context) error {
 	}
 	if !c.Bool("foreground") {
 		return detach()
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Collect garbage harder as the heap nears this, rather than doubling it first: the
+		// mount's live data is bounded (readers, index windows, request buffers).
+		debug.SetMemoryLimit(mountMemoryLimit)
 	}
 	log := newLogger(level, os.Getenv(notifyFDEnv) != "")
 	// Before mounting: a signal that comes as soon as the mount is visible must unmount it.

@@ -174,7 +174,7 @@ func mountRandomAudit(d data) {
 	ours := randomReads(path, 200, 64<<10, 2)
 	again, _ := readAll(path)
 	report("P4", "64 KiB read at a random offset of that audit log, after a first full read, median", ours.String(),
-		fmt.Sprintf("reading from the start: %s (first read %s)", again.Round(time.Millisecond), first.Round(time.Millisecond)), ratio(float64(ours), float64(again)), "<= 20 ms")
+		fmt.Sprintf("reading from the start: %s (first read %s)", again.Round(time.Millisecond), first.Round(time.Millisecond)), "", "<= 20 ms")
 }
 
 // P5: the first `ls -l` after mounting 1,000 compressed, encrypted audit logs of 1 MiB.

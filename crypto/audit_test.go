@@ -268,3 +268,30 @@ func TestPlainName(t *testing.T) {
 		}
 	}
 }
+
+// Several sequential streams on one reader, as concurrent readers and the kernel's readahead
+// make them: each must get its bytes while cursors decode ahead for the others.
+func TestAuditConcurrentStreams(t *testing.T) {
+	plain := auditPlaintext(t, sample.AuditXML, 8<<20, 13)
+	r, err := openBytes(t, auditName, encryptAudit(t, plain, true), staticKeys{auditKeyID: []byte(auditSecret)}, crypto.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g, chunk := range []int{4 << 10, 64 << 10, 1 << 20, 300 << 10} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, chunk)
+			for off := g * len(plain) / 8; off < len(plain); off += chunk {
+				n, err := r.ReadAt(buf, int64(off))
+				want := plain[off:min(off+chunk, len(plain))]
+				if !bytes.Equal(buf[:n], want) || (n < chunk && err == nil) {
+					t.Errorf("stream %d at %d: %d bytes, %v", g, off, n, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -24,11 +24,13 @@ type gzipReader struct {
 	acceptUnfinished bool // a stream cut short ends where its last whole block does
 
 	mu       sync.Mutex
+	returned sync.Cond    // signalled when a busy cursor becomes idle
 	points   []checkpoint // ascending uoff; points[0] is the start of the stream
 	spacing  int64        // uncompressed bytes between recorded checkpoints
 	idle     []*gzCursor
-	complete bool  // a cursor has reached the end: size is exact
-	size     int64 // exact when complete, else the estimate from the trailer
+	busy     map[*gzCursor]span // cursors at work, and on what
+	complete bool               // a cursor has reached the end: size is exact
+	size     int64              // exact when complete, else the estimate from the trailer
 }
 
 // checkpoint is a place decoding can resume: the start of a member (at its gzip header), or
@@ -52,7 +54,8 @@ const (
 )
 
 func newGzipReader(src io.ReaderAt, srcSize int64, acceptUnfinished bool) (*gzipReader, error) {
-	g := &gzipReader{src: src, srcSize: srcSize, acceptUnfinished: acceptUnfinished}
+	g := &gzipReader{src: src, srcSize: srcSize, acceptUnfinished: acceptUnfinished, busy: map[*gzCursor]span{}}
+	g.returned.L = &g.mu
 	g.points = []checkpoint{{uoff: 0, header: 0}}
 	var magic [2]byte
 	if n, _ := src.ReadAt(magic[:], 0); n < 2 || magic != [2]byte{0x1f, 0x8b} {
@@ -115,19 +118,63 @@ func (g *gzipReader) ReadAt(p []byte, off int64) (int, error) {
 		g.mu.Unlock()
 		return 0, io.EOF
 	}
+	for g.busyNear(off) {
+		g.returned.Wait()
+	}
 	c := g.takeCursor(off)
+	sequential := off == c.start() && off > 0
+	g.busy[c] = span{off, off + int64(len(p))}
 	g.mu.Unlock()
 
 	n, err := c.readAt(p, off)
-	if err == nil {
+	if err == nil && sequential && len(c.ahead) == 0 {
+		// A stream that has used up what was decoded ahead: decode what comes next on
+		// another core while this read is delivered.
 		g.mu.Lock()
+		g.busy[c] = span{c.start(), c.pos + gzipPrefetch}
+		g.mu.Unlock()
+		go func() { c.prefetch(); g.giveBack(c, nil) }()
+		return n, nil
+	}
+	g.giveBack(c, err)
+	return n, err
+}
+
+// span is the stretch of plaintext a busy cursor is working on.
+type span struct{ from, to int64 }
+
+// giveBack makes a cursor idle again (unless it failed) and wakes reads waiting for it.
+func (g *gzipReader) giveBack(c *gzCursor, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.busy, c)
+	if err == nil && (c.err == nil || c.err == io.EOF) {
 		g.idle = append(g.idle, c)
 		if len(g.idle) > gzipIdleCursors {
 			g.idle = g.idle[1:]
 		}
-		g.mu.Unlock()
 	}
-	return n, err
+	g.returned.Broadcast()
+}
+
+const (
+	// gzipFollowDistance is how far past a busy cursor's work a read waits for it rather
+	// than decoding from a checkpoint: the kernel sends readahead for the next window while
+	// the current one is still being decoded.
+	gzipFollowDistance = 4 << 20
+	// gzipPrefetch is how much a cursor decodes ahead of a sequential reader.
+	gzipPrefetch = 512 << 10
+)
+
+// busyNear reports whether a busy cursor is working on off or shortly before it. Called with
+// mu held.
+func (g *gzipReader) busyNear(off int64) bool {
+	for _, s := range g.busy {
+		if s.from <= off && off <= s.to+gzipFollowDistance {
+			return true
+		}
+	}
+	return false
 }
 
 // scanToEnd decodes from the furthest checkpoint to the end of the stream.
@@ -153,7 +200,7 @@ func (g *gzipReader) takeCursor(off int64) *gzCursor {
 	}
 	pick := -1
 	for i, c := range g.idle {
-		if c.pos <= off && c.pos >= best.uoff && (pick < 0 || c.pos > g.idle[pick].pos) {
+		if c.start() <= off && c.pos >= best.uoff && (pick < 0 || c.pos > g.idle[pick].pos) {
 			pick = i
 		}
 	}
@@ -253,7 +300,10 @@ type gzCursor struct {
 	br  *bufio.Reader
 	cr  *countingReader
 	fr  io.ReadCloser // nil between members
-	pos int64         // uncompressed offset of the next byte
+	pos int64         // uncompressed offset of the next byte the decoder yields
+	// ahead holds bytes decoded before a reader asked for them: [pos-len(ahead), pos),
+	// in aheadBuf, allocated on the first prefetch.
+	ahead, aheadBuf []byte
 
 	deflateStart, memberUoff int64
 	crc                      uint32
@@ -288,12 +338,21 @@ func (c *gzCursor) onBlockEnd(cp flate.InflateCheckpoint) {
 	c.g.record(checkpoint{uoff: c.memberUoff + cp.UncompressedOffset, deflateStart: c.deflateStart, memberUoff: c.memberUoff, flate: &cp})
 }
 
-// readAt reads p at off, which is at or after the cursor's position.
+// start is the first offset the cursor can serve.
+func (c *gzCursor) start() int64 { return c.pos - int64(len(c.ahead)) }
+
+// readAt reads p at off, which is at or after the cursor's start.
 func (c *gzCursor) readAt(p []byte, off int64) (int, error) {
-	if _, err := c.skip(off - c.pos); err != nil {
-		return 0, err
-	}
 	n := 0
+	if off < c.pos {
+		n = copy(p, c.ahead[off-c.start():])
+		c.ahead = c.ahead[off-c.start()+int64(n):]
+	} else {
+		c.ahead = c.ahead[:0]
+		if _, err := c.skip(off - c.pos); err != nil {
+			return 0, err
+		}
+	}
 	for n < len(p) {
 		k, err := c.read(p[n:])
 		n += k
@@ -302,6 +361,25 @@ func (c *gzCursor) readAt(p []byte, off int64) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// prefetch decodes up to gzipPrefetch bytes into ahead, which is empty. An error stays with the cursor and is
+// returned to the read that reaches it.
+func (c *gzCursor) prefetch() {
+	if c.aheadBuf == nil {
+		c.aheadBuf = make([]byte, gzipPrefetch)
+	}
+	c.ahead = c.aheadBuf[:0]
+	rest := c.aheadBuf
+	n := 0
+	for n < len(rest) {
+		k, err := c.read(rest[n:])
+		n += k
+		if err != nil {
+			break
+		}
+	}
+	c.ahead = c.ahead[:len(c.ahead)+n]
 }
 
 var discardBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}

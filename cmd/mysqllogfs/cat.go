@@ -49,6 +49,7 @@ func catFile(out io.Writer, path string, keys keysrc.Source, buf []byte) error {
 		return err
 	}
 	defer f.Close()
-	_, err = io.CopyBuffer(out, io.NewSectionReader(f, 0, 1<<62), buf)
+	// Hide the writer's ReadFrom: *os.File's would copy in 32 KiB steps instead of buf's.
+	_, err = io.CopyBuffer(struct{ io.Writer }{out}, io.NewSectionReader(f, 0, 1<<62), buf)
 	return err
 }

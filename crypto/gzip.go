@@ -265,7 +265,7 @@ func (g *gzipReader) release() {
 
 // windows is the budget every gzip index shares for its windows, which are plaintext held in
 // memory: it bounds the memory of a mount however many compressed logs are open.
-var windows = windowBudget{limit: 16 << 20}
+var windows = windowBudget{limit: 8 << 20}
 
 type windowBudget struct {
 	mu          sync.Mutex

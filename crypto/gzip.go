@@ -29,6 +29,7 @@ type gzipReader struct {
 	spacing  int64        // uncompressed bytes between recorded checkpoints
 	idle     []*gzCursor
 	busy     map[*gzCursor]span // cursors at work, and on what
+	waiting  map[int64]int      // offsets of reads waiting for a busy cursor
 	complete bool               // a cursor has reached the end: size is exact
 	size     int64              // exact when complete, else the estimate from the trailer
 }
@@ -54,7 +55,7 @@ const (
 )
 
 func newGzipReader(src io.ReaderAt, srcSize int64, acceptUnfinished bool) (*gzipReader, error) {
-	g := &gzipReader{src: src, srcSize: srcSize, acceptUnfinished: acceptUnfinished, busy: map[*gzCursor]span{}}
+	g := &gzipReader{src: src, srcSize: srcSize, acceptUnfinished: acceptUnfinished, busy: map[*gzCursor]span{}, waiting: map[int64]int{}}
 	g.returned.L = &g.mu
 	g.points = []checkpoint{{uoff: 0, header: 0}}
 	var magic [2]byte
@@ -118,8 +119,16 @@ func (g *gzipReader) ReadAt(p []byte, off int64) (int, error) {
 		g.mu.Unlock()
 		return 0, io.EOF
 	}
-	for g.busyNear(off) {
-		g.returned.Wait()
+	if g.busyNear(off) {
+		// Reads arrive out of order (the kernel has several readahead requests in flight):
+		// the lowest waiting offset goes first, so the cursor moves forward only.
+		g.waiting[off]++
+		for g.busyNear(off) || g.waitingBefore(off) {
+			g.returned.Wait()
+		}
+		if g.waiting[off]--; g.waiting[off] == 0 {
+			delete(g.waiting, off)
+		}
 	}
 	c := g.takeCursor(off)
 	sequential := off == c.start() && off > 0
@@ -165,6 +174,17 @@ const (
 	// gzipPrefetch is how much a cursor decodes ahead of a sequential reader.
 	gzipPrefetch = 512 << 10
 )
+
+// waitingBefore reports whether another read waits for an offset shortly before off. Called
+// with mu held.
+func (g *gzipReader) waitingBefore(off int64) bool {
+	for w := range g.waiting {
+		if w < off && off-w <= gzipFollowDistance {
+			return true
+		}
+	}
+	return false
+}
 
 // busyNear reports whether a busy cursor is working on off or shortly before it. Called with
 // mu held.

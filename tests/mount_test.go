@@ -435,3 +435,39 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		}
 	}
 }
+
+// Files created in the source appear, files removed disappear, and the active audit log the
+// server is still writing reads up to its last complete block.
+func TestSourceChangesShow(t *testing.T) {
+	d := makeLogDir(t)
+	m := mount(t, d.dir, "--keyring", d.keyring)
+	active := filepath.Join(d.dir, "audit.log.gz.20240101T000000-1.enc")
+	f, err := os.Create(active)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	aw, _ := crypto.NewAuditWriter(f, crypto.AuditPassword{Password: []byte("audit-pw")}, true)
+	var plain bytes.Buffer
+	sample.AuditLog(io.MultiWriter(aw, &plain), sample.AuditXML, 2<<20, 31, false) // not closed: still being written
+
+	listed := func(name string) bool {
+		entries, _ := os.ReadDir(m.dir)
+		for _, e := range entries {
+			if e.Name() == name {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, "audit.log to appear", func() bool { return listed("audit.log") })
+	got, err := os.ReadFile(m.path("audit.log"))
+	if err != nil || len(got) < 1<<20 || !bytes.HasPrefix(plain.Bytes(), got) {
+		t.Fatalf("the active log: %d bytes (%v), not a prefix of the %d written", len(got), err, plain.Len())
+	}
+	os.Remove(active)
+	waitFor(t, "audit.log to disappear", func() bool { return !listed("audit.log") })
+	if _, err := os.ReadFile(m.path("binlog.000001")); err != nil {
+		t.Fatalf("after the removal: %v", err)
+	}
+}

@@ -48,6 +48,16 @@ func (p AuditPassword) Derive(salt []byte) (key, iv []byte, err error) {
 	return key, iv, nil
 }
 
+// cipher derives a container's AES-256 cipher and IV from its salt.
+func (p AuditPassword) cipher(salt []byte) (cipher.Block, []byte, error) {
+	key, iv, err := p.Derive(salt)
+	if err != nil {
+		return nil, nil, err
+	}
+	block, err := aes.NewCipher(key)
+	return block, iv, err
+}
+
 // segment is one "Salted__" container of a file.
 type segment struct {
 	start    int64 // file offset of "Salted__"
@@ -116,11 +126,7 @@ func (r *cbcReader) newSegment(off int64, pw AuditPassword) (*segment, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: no OpenSSL Salted__ header at byte %d", ErrCorrupt, off)
 	}
-	key, iv, err := pw.Derive(salt)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(key)
+	block, iv, err := pw.cipher(salt)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@ const (
 	binlogMasterKeySize   = 32
 	fieldEnd              = 0x00
 	fieldKeyID            = 0x01
-	fieldEncryptedPasword = 0x02
+	fieldEncryptedPassword = 0x02
 	fieldPasswordIV       = 0x03
 )
 
@@ -73,7 +73,7 @@ func ParseBinlogHeader(h []byte) (BinlogHeader, error) {
 			n := int(h[pos])
 			pos++
 			value = make([]byte, n)
-		case fieldEncryptedPasword:
+		case fieldEncryptedPassword:
 			value = hdr.EncryptedPassword[:]
 		case fieldPasswordIV:
 			value = hdr.PasswordIV[:]
@@ -87,7 +87,7 @@ func ParseBinlogHeader(h []byte) (BinlogHeader, error) {
 			hdr.KeyID = string(value)
 		}
 	}
-	for typ, name := range []string{fieldKeyID: "key ID", fieldEncryptedPasword: "encrypted password", fieldPasswordIV: "password IV"} {
+	for typ, name := range []string{fieldKeyID: "key ID", fieldEncryptedPassword: "encrypted password", fieldPasswordIV: "password IV"} {
 		if typ != fieldEnd && !seen[typ] {
 			return hdr, fmt.Errorf("%w: header has no %s field", ErrCorrupt, name)
 		}

@@ -36,7 +36,7 @@ func NewBinlogWriter(w io.Writer, keyID string, master []byte) (io.Writer, error
 	header = append(header, encryptedBinlogMagic...)
 	header = append(header, binlogHeaderVersion, fieldKeyID, byte(len(keyID)))
 	header = append(header, keyID...)
-	header = append(header, fieldEncryptedPasword)
+	header = append(header, fieldEncryptedPassword)
 	header = append(header, encrypted...)
 	header = append(header, fieldPasswordIV)
 	header = append(header, iv...)
@@ -60,11 +60,7 @@ func NewBinlogWriter(w io.Writer, keyID string, master []byte) (io.Writer, error
 func NewAuditWriter(w io.Writer, pw AuditPassword, compress bool) (io.WriteCloser, error) {
 	salt := make([]byte, 8)
 	rand.Read(salt)
-	key, iv, err := pw.Derive(salt)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(key)
+	block, iv, err := pw.cipher(salt)
 	if err != nil {
 		return nil, err
 	}

@@ -17,15 +17,6 @@ var (
 	_ gofs.NodeGetattrer = (*dirNode)(nil)
 )
 
-func (d *dirNode) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	st, errno := d.lstat()
-	if errno != 0 {
-		return errno
-	}
-	out.FromStat(st)
-	return 0
-}
-
 func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	entries, _, err := d.view.listings.get(d.sourcePath())
 	if err != nil {
@@ -88,13 +79,4 @@ func (l *linkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 		return nil, gofs.ToErrno(err)
 	}
 	return buf[:n], 0
-}
-
-func (l *linkNode) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	st, errno := l.lstat()
-	if errno != 0 {
-		return errno
-	}
-	out.FromStat(st)
-	return 0
 }

@@ -50,18 +50,14 @@ func (f *fileNode) current() (*opened, *syscall.Stat_t, syscall.Errno) {
 }
 
 func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	o, st, errno := f.current()
-	if errno != 0 {
-		return errno
+	var st syscall.Stat_t
+	if err := syscall.Lstat(f.path(), &st); err != nil {
+		return gofs.ToErrno(err)
 	}
-	defer f.view.readers.put(o)
-	out.FromStat(st)
-	out.Size = uint64(o.size(st.Size))
-	out.Blocks = (out.Size + 511) / 512
-	return 0
+	return f.fillAttr(&st, &out.Attr)
 }
 
-// fillAttr is Getattr for a stat already made.
+// fillAttr reports the source's attributes with the plaintext size.
 func (f *fileNode) fillAttr(st *syscall.Stat_t, out *fuse.Attr) syscall.Errno {
 	o := f.view.readers.get(f.path(), st)
 	defer f.view.readers.put(o)

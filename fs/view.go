@@ -104,6 +104,16 @@ func (n *node) lstat() (*syscall.Stat_t, syscall.Errno) {
 	return &st, 0
 }
 
+// Getattr reports the source's attributes; files override it with their plaintext size.
+func (n *node) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	st, errno := n.lstat()
+	if errno != 0 {
+		return errno
+	}
+	out.FromStat(st)
+	return 0
+}
+
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	var s syscall.Statfs_t
 	if err := syscall.Statfs(n.view.source, &s); err != nil {

@@ -16,14 +16,14 @@ import (
 // MySQL 8.0.14+ encrypted binary and relay logs (docs/formats.md section 1): a 512-byte header,
 // then the whole plain binlog in AES-256-CTR.
 const (
-	binlogHeaderSize      = 512
-	binlogHeaderVersion   = 1
-	binlogPasswordSize    = 32
-	binlogMasterKeySize   = 32
-	fieldEnd              = 0x00
-	fieldKeyID            = 0x01
+	binlogHeaderSize       = 512
+	binlogHeaderVersion    = 1
+	binlogPasswordSize     = 32
+	binlogMasterKeySize    = 32
+	fieldEnd               = 0x00
+	fieldKeyID             = 0x01
 	fieldEncryptedPassword = 0x02
-	fieldPasswordIV       = 0x03
+	fieldPasswordIV        = 0x03
 )
 
 // BinlogHeader is the decoded encryption header of a MySQL binlog.

@@ -1,6 +1,9 @@
 package crypto
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // Every error Open and ReadAt return for bad input wraps one of these, so callers can map them
 // to an errno or an exit status with errors.Is; the message says what is wrong and where.
@@ -31,4 +34,14 @@ func Status(err error) string {
 		return "unsupported"
 	}
 	return "error"
+}
+
+// Describe is Status with the reason: "ok", or for example "missing key: no key "X" in ...",
+// without repeating the status the error message already starts with.
+func Describe(err error) string {
+	status := Status(err)
+	if err == nil {
+		return status
+	}
+	return status + ": " + strings.TrimPrefix(err.Error(), status+": ")
 }

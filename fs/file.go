@@ -141,9 +141,8 @@ func (f *fileNode) xattrs() (map[string]string, syscall.Errno) {
 		return nil, errno
 	}
 	defer f.view.readers.put(o)
-	attrs := map[string]string{"source": o.path, "status": crypto.Status(o.err)}
+	attrs := map[string]string{"source": o.path, "status": crypto.Describe(o.err)}
 	if o.err != nil {
-		attrs["status"] += ": " + o.err.Error()
 		attrs["kind"] = string(identify(o.path).Kind)
 		attrs["key_id"] = identify(o.path).KeyID
 	} else {

@@ -67,7 +67,7 @@ func helperOption(opt string) ([]string, error) {
 
 func isCommand(name string) bool {
 	switch name {
-	case "cat", "inspect", "keys", "mount", "demo", "help", "h":
+	case "cat", "inspect", "keys", "verify", "mount", "demo", "help", "h":
 		return true
 	}
 	return false

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -100,7 +101,8 @@ func inspectFile(path string, keys keysrc.Source) report {
 		r.KeyFound = &found
 	}
 	if err != nil {
-		r.Status, r.Reason = crypto.Status(err), err.Error()
+		r.Status = crypto.Status(err)
+		r.Reason = strings.TrimPrefix(crypto.Describe(err), r.Status+": ")
 		return r
 	}
 	size := f.Size()

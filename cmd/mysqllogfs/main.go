@@ -18,6 +18,7 @@ func main() {
 			catCommand(),
 			inspectCommand(),
 			keysCommand(),
+			verifyCommand(),
 			mountCommand(),
 			demoCommand(),
 		},

@@ -1,0 +1,164 @@
+package crypto
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/mysqllogfs/mysqllogfs/keysrc"
+)
+
+// Verification is what Verify found of one file: the chain-of-custody record of the source
+// and of the plaintext read from it.
+type Verification struct {
+	Source       string    `json:"source"`
+	Size         int64     `json:"size"`
+	MTime        time.Time `json:"mtime"`
+	SourceSHA256 string    `json:"source_sha256"`
+	Kind         Kind      `json:"kind"`
+	KeyID        string    `json:"key_id,omitempty"`
+	PlainSize    int64     `json:"plaintext_size"`
+	PlainSHA256  string    `json:"plaintext_sha256,omitempty"`
+	Events       int       `json:"binlog_events,omitempty"`
+	Err          error     `json:"-"`
+	Status       string    `json:"status"`
+}
+
+// Verify reads a file end to end through its reader and checks what its format allows:
+// a binlog's magic, every event's CRC32 (when the server wrote checksums) and its end_log_pos
+// chain; an audit log's padding, gzip CRC32 and size, and a well-formed start.
+func Verify(path string, keys keysrc.Source) Verification {
+	v := Verification{Source: path}
+	v.Err = v.verify(path, keys)
+	v.Status = Describe(v.Err)
+	return v
+}
+
+func (v *Verification) verify(path string, keys keysrc.Source) error {
+	src, err := OpenSource(path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	info, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	v.Size, v.MTime = info.Size(), info.ModTime()
+	sum := sha256.New()
+	if _, err := io.Copy(sum, src); err != nil {
+		return err
+	}
+	v.SourceSHA256 = hex.EncodeToString(sum.Sum(nil))
+
+	f, err := OpenFile(path, keys, Options{})
+	if err != nil {
+		head := make([]byte, HeadSize)
+		n, _ := src.ReadAt(head, 0)
+		info := Identify(filepath.Base(path), head[:n])
+		v.Kind, v.KeyID = info.Kind, info.KeyID
+		return err
+	}
+	defer f.Close()
+	v.Kind, v.KeyID = f.Kind, f.KeyID
+	plain := sha256.New()
+	counted := &countingWriter{w: plain}
+	stream := io.TeeReader(io.NewSectionReader(f, 0, 1<<62), counted)
+	switch f.Kind {
+	case KindMySQLBinlog, KindPlainBinlog:
+		v.Events, err = checkBinlog(bufio.NewReaderSize(stream, 1<<20))
+	case KindAuditLog:
+		err = checkAuditLog(stream)
+	}
+	if err == nil {
+		_, err = io.Copy(io.Discard, stream) // the rest, for the plaintext hash
+	}
+	v.PlainSize = counted.n
+	v.PlainSHA256 = hex.EncodeToString(plain.Sum(nil))
+	if err == nil && f.Size() != counted.n {
+		err = fmt.Errorf("%w: plaintext is %d bytes, its size says %d", ErrCorrupt, counted.n, f.Size())
+	}
+	return err
+}
+
+const (
+	eventHeaderSize   = 19
+	formatDescription = 15
+	checksumCRC32     = 1
+)
+
+// checkBinlog walks a plain binlog's events, checking the end_log_pos chain and, when the
+// Format_description event announces CRC32, every event's checksum.
+func checkBinlog(r *bufio.Reader) (events int, err error) {
+	magic := make([]byte, len(binlogMagic))
+	if _, err := io.ReadFull(r, magic); err != nil || !bytes.Equal(magic, binlogMagic) {
+		return 0, fmt.Errorf("%w: no binlog magic FE 62 69 6E", ErrCorrupt)
+	}
+	pos := int64(len(binlogMagic))
+	crc := false
+	for {
+		header, err := r.Peek(eventHeaderSize)
+		if len(header) == 0 && err == io.EOF {
+			return events, nil
+		}
+		if err != nil {
+			return events, fmt.Errorf("%w: event %d at offset %d: header cut short", ErrCorrupt, events+1, pos)
+		}
+		typ := header[4]
+		size := int64(binary.LittleEndian.Uint32(header[9:]))
+		endPos := int64(binary.LittleEndian.Uint32(header[13:]))
+		where := fmt.Sprintf("event %d (type %d) at offset %d", events+1, typ, pos)
+		if size < eventHeaderSize || size > 1<<30 {
+			return events, fmt.Errorf("%w: %s: impossible length %d", ErrCorrupt, where, size)
+		}
+		event := make([]byte, size)
+		if _, err := io.ReadFull(r, event); err != nil {
+			return events, fmt.Errorf("%w: %s: cut short", ErrCorrupt, where)
+		}
+		if typ == formatDescription && size >= eventHeaderSize+5 {
+			crc = event[size-5] == checksumCRC32
+		}
+		if crc {
+			body, sum := event[:size-4], binary.LittleEndian.Uint32(event[size-4:])
+			if crc32.ChecksumIEEE(body) != sum {
+				return events, fmt.Errorf("%w: %s: CRC32 mismatch", ErrCorrupt, where)
+			}
+		}
+		if endPos != 0 && endPos != (pos+size)&0xffffffff {
+			return events, fmt.Errorf("%w: %s: end_log_pos %d, expected %d", ErrCorrupt, where, endPos, pos+size)
+		}
+		pos += size
+		events++
+	}
+}
+
+// checkAuditLog checks the start; reading on to the end checks padding and gzip trailers.
+func checkAuditLog(r io.Reader) error {
+	start := make([]byte, 64)
+	n, err := io.ReadFull(r, start)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return err
+	}
+	if n > 0 && !looksLikeLogText(start[:min(n, 16)]) {
+		return fmt.Errorf("%w: the plaintext does not start as XML or JSON", ErrCorrupt)
+	}
+	return nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.w.Write(p)
+}

@@ -49,6 +49,15 @@ func SetReadahead(mountpoint string, bytes int) error {
 	return os.WriteFile(bdi, []byte(fmt.Sprint(bytes/1024)), 0)
 }
 
+// mountpointError explains a mountpoint that cannot be used; a dead FUSE mount (its process
+// was killed) answers ENOTCONN, on stat or only on open.
+func mountpointError(mountpoint string, err error) error {
+	if errors.Is(err, syscall.ENOTCONN) {
+		return fmt.Errorf("mountpoint %s is a dead FUSE mount (its process was killed): run `fusermount3 -u %s` (or `umount -l %s` as root) and mount again", mountpoint, mountpoint, mountpoint)
+	}
+	return fmt.Errorf("mountpoint: %w", err)
+}
+
 func mountHint(err error) string {
 	switch {
 	case strings.Contains(err.Error(), "fusermount"):
@@ -63,18 +72,15 @@ func mountHint(err error) string {
 // clears one left behind by a killed mount.
 func checkMountpoint(mountpoint string) error {
 	info, err := os.Stat(mountpoint)
-	if errors.Is(err, syscall.ENOTCONN) {
-		return fmt.Errorf("mountpoint %s is a dead FUSE mount (its process was killed): run `fusermount3 -u %s` (or `umount -l %s` as root) and mount again", mountpoint, mountpoint, mountpoint)
-	}
 	if err != nil {
-		return fmt.Errorf("mountpoint: %w", err)
+		return mountpointError(mountpoint, err)
 	}
 	if !info.IsDir() {
 		return fmt.Errorf("mountpoint %s is not a directory", mountpoint)
 	}
 	d, err := os.Open(mountpoint)
 	if err != nil {
-		return fmt.Errorf("mountpoint: %w", err)
+		return mountpointError(mountpoint, err)
 	}
 	defer d.Close()
 	if names, _ := d.Readdirnames(1); len(names) > 0 {

@@ -178,3 +178,25 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo left %v behind", leftovers)
 	}
 }
+
+// A mount killed with SIGKILL leaves a dead mountpoint; mounting on it again says exactly
+// what to run, and after running it the mount works.
+func TestMountAfterSIGKILL(t *testing.T) {
+	d := makeLogDir(t)
+	m := mount(t, d.dir, "--keyring", d.keyring)
+	m.cmd.Process.Kill()
+	m.cmd.Wait()
+	if _, err := os.Stat(m.path("binlog.000001")); err == nil || !strings.Contains(err.Error(), "not connected") {
+		t.Fatalf("after SIGKILL: %v, want 'transport endpoint is not connected'", err)
+	}
+	r := mysqllogfs(t, nil, "mount", "--keyring", d.keyring, d.dir, m.dir)
+	msg := strings.TrimSpace(string(r.stderr))
+	if r.code == 0 || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "fusermount3 -u "+m.dir) {
+		t.Fatalf("exit %d, stderr %q: want one line naming fusermount3 -u %s", r.code, msg, m.dir)
+	}
+	runOK(t, "fusermount3", "-u", m.dir) // what the message says to run
+	m2 := mount(t, d.dir, "--keyring", d.keyring)
+	if got, err := os.ReadFile(m2.path("binlog.000001")); err != nil || !bytes.Equal(got, d.plain["binlog.000001"]) {
+		t.Fatalf("mounting again: %v", err)
+	}
+}

@@ -60,9 +60,11 @@ func (d *dirNode) child(ctx context.Context, e entry, out *fuse.EntryOut) (*gofs
 	default:
 		return nil, syscall.ENOENT // sockets, FIFOs and devices have no plaintext
 	}
+	// go-fuse keeps the node it already has for this inode number, not the one made here, so
+	// the path a renamed file is found under now is kept in the view, where both see it.
+	d.view.paths.Store(st.Ino, rel)
 	child := d.NewInode(ctx, embedder, gofs.StableAttr{Mode: st.Mode & syscall.S_IFMT, Ino: st.Ino})
 	if f, ok := child.Operations().(*fileNode); ok {
-		f.setRel(rel) // the same inode may be reached under a new name after a rename
 		return child, f.fillAttr(&st, &out.Attr)
 	}
 	out.Attr.FromStat(&st)

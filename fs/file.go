@@ -15,10 +15,7 @@ import (
 	"github.com/mysqllogfs/mysqllogfs/crypto"
 )
 
-type fileNode struct {
-	node
-	mu sync.Mutex // guards rel, which a rename in the source can change
-}
+type fileNode struct{ node }
 
 var (
 	_ gofs.NodeGetattrer   = (*fileNode)(nil)
@@ -27,15 +24,12 @@ var (
 	_ gofs.NodeListxattrer = (*fileNode)(nil)
 )
 
-func (f *fileNode) setRel(rel string) {
-	f.mu.Lock()
-	f.rel = rel
-	f.mu.Unlock()
-}
-
+// path is where the file is now: the source path its inode was last looked up under (a
+// rename in the source moves it), else where it was first found.
 func (f *fileNode) path() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	if rel, ok := f.view.paths.Load(f.StableAttr().Ino); ok {
+		return filepath.Join(f.view.source, rel.(string))
+	}
 	return filepath.Join(f.view.source, f.rel)
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,6 +35,7 @@ type view struct {
 	source   string
 	readers  *readers
 	listings listings
+	paths    sync.Map // source inode number -> source path relative to source, as last looked up
 	log      *slog.Logger
 }
 

@@ -55,6 +55,7 @@ func (p AuditPassword) cipher(salt []byte) (cipher.Block, []byte, error) {
 		return nil, nil, err
 	}
 	block, err := aes.NewCipher(key)
+	clear(key) // the cipher keeps its own expanded copy
 	return block, iv, err
 }
 

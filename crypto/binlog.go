@@ -206,6 +206,8 @@ func openMySQLBinlog(src io.ReaderAt, size int64, head []byte, keys keysrc.Sourc
 	}
 	key, nonce := BinlogFileKey(password)
 	r, err := newCTRReader(src, size, key, nonce)
+	clear(password) // the expanded key schedule in the cipher is all that is kept
+	clear(key)
 	if err != nil {
 		return nil, err
 	}

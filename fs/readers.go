@@ -99,7 +99,9 @@ func (c *readers) open(path string, s stamp) *opened {
 	if o.err != nil {
 		o.when = time.Now()
 		c.log.Warn("cannot decrypt", "file", path, "status", crypto.Status(o.err), "reason", o.err.Error())
+		return o
 	}
+	c.log.Debug("opened", "file", path, "kind", o.reader.Kind, "key_id", o.reader.KeyID, "size", o.reader.Size())
 	return o
 }
 

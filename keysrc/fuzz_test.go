@@ -38,5 +38,10 @@ func FuzzParseComponentKeyring(f *testing.F) {
 func FuzzDecryptPerconaKeyring(f *testing.F) {
 	b, _ := keysrc.EncryptPerconaKeyring(sampleKeys, []byte("pw"), 1)
 	f.Add(b)
-	f.Fuzz(func(t *testing.T, b []byte) { keysrc.DecryptPerconaKeyring(b, []byte("pw")) })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 36 {
+			b[33], b[34], b[35] = 0, 0, 0 // at most 255 PBKDF2 iterations: fuzz the parser, not the KDF
+		}
+		keysrc.DecryptPerconaKeyring(b, []byte("pw"))
+	})
 }

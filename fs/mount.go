@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 
@@ -29,7 +30,8 @@ func Mount(source, mountpoint string, opts Options, allowOther bool) (*fuse.Serv
 	mountOpts.MountOptions.DirectMount = os.Geteuid() == 0 // root mounts without fusermount3
 	server, err := gofs.Mount(mountpoint, root, mountOpts)
 	if err != nil {
-		return nil, fmt.Errorf("mount on %s: %w%s", mountpoint, err, mountHint(err))
+		// One line: go-fuse's message may carry fusermount's output.
+		return nil, fmt.Errorf("mount on %s: %s%s", mountpoint, strings.Join(strings.Fields(err.Error()), " "), mountHint(err))
 	}
 	if err := SetReadahead(mountpoint, MaxRequest); err != nil {
 		opts.logger().Debug("readahead left at the kernel's default", "reason", err.Error())
@@ -59,9 +61,12 @@ func mountpointError(mountpoint string, err error) error {
 }
 
 func mountHint(err error) string {
+	_, noFusermount := exec.LookPath("fusermount3")
 	switch {
-	case strings.Contains(err.Error(), "fusermount"):
+	case strings.Contains(err.Error(), "fusermount") && noFusermount != nil:
 		return " (install fuse3 for fusermount3, or mount as root)"
+	case strings.Contains(err.Error(), "fusermount") && unix.Access("/dev/fuse", unix.R_OK|unix.W_OK) != nil:
+		return " (this user may not open /dev/fuse: give it mode 0666, as Debian's fuse3 udev rule does, or mount as root)"
 	case strings.Contains(err.Error(), "allow_other"):
 		return " (--allow-other needs user_allow_other in /etc/fuse.conf, or root)"
 	}

@@ -66,8 +66,14 @@ func requireProgram(t *testing.T, name string) string {
 // mount mounts source with the given flags and waits until the kernel serves it.
 func mount(t *testing.T, source string, flags ...string) *mounted {
 	t.Helper()
+	return mountOn(t, t.TempDir(), source, flags...)
+}
+
+// mountOn is mount on a given mountpoint.
+func mountOn(t *testing.T, mountpoint, source string, flags ...string) *mounted {
+	t.Helper()
 	requireFUSE(t)
-	m := &mounted{dir: t.TempDir(), logs: &syncBuffer{}}
+	m := &mounted{dir: mountpoint, logs: &syncBuffer{}}
 	args := append(append([]string{"mount", "--foreground"}, flags...), source, m.dir)
 	m.cmd = exec.Command(Binary(t), args...)
 	m.cmd.Stderr = m.logs

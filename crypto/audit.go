@@ -278,5 +278,7 @@ func (r *cbcReader) readRun(p []byte, off int64) (int, error) {
 		iv, ct = ct[:aes.BlockSize], ct[aes.BlockSize:]
 	}
 	cipher.NewCBCDecrypter(seg.block, iv).CryptBlocks(ct, ct)
-	return copy(p, ct[rel%aes.BlockSize:end-firstBlock*aes.BlockSize]), nil
+	n := copy(p, ct[rel%aes.BlockSize:end-firstBlock*aes.BlockSize])
+	clear(ct) // pooled buffers keep no plaintext between reads
+	return n, nil
 }

@@ -406,7 +406,7 @@ var discardBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); retu
 
 func (c *gzCursor) skip(n int64) (int64, error) {
 	bp := discardBuffers.Get().(*[]byte)
-	defer discardBuffers.Put(bp)
+	defer func() { clear(*bp); discardBuffers.Put(bp) }() // no plaintext left in the pool
 	var done int64
 	for done < n {
 		k, err := c.read((*bp)[:min(int64(len(*bp)), n-done)])

@@ -25,6 +25,7 @@ func parseComponentKeyringFile(path string) ([]Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyring: %w", err)
 	}
+	defer clear(data) // every key in hex; the parsed keys are all that is kept
 	keys, err := ParseComponentKeyring(data)
 	if err != nil {
 		return nil, fmt.Errorf("component_keyring_file %s: %w", path, err)

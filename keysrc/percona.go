@@ -71,12 +71,15 @@ func DecryptPerconaKeyring(data, password []byte) ([]Key, string, error) {
 		name    string
 		key, iv []byte
 	}{{perconaKDF32, key, h.iv}, {perconaKDF48, key, iv}}
+	defer clear(key)
 	for _, a := range attempts {
 		plain, err := openssl.DecryptCBC(a.key, a.iv, h.ciphertext)
 		if err != nil {
 			continue
 		}
-		if keys, err := ParseComponentKeyring(plain); err == nil {
+		keys, err := ParseComponentKeyring(plain)
+		clear(plain) // the keyring's JSON, every key in hex
+		if err == nil {
 			return keys, a.name, nil
 		}
 	}
@@ -119,6 +122,7 @@ func newPerconaKeyring(path string, password func() ([]byte, error)) (Source, er
 			return nil, fmt.Errorf("keyring %s: password: %w", path, err)
 		}
 		keys, used, err := DecryptPerconaKeyring(data, pass)
+		clear(pass)
 		if err != nil {
 			return nil, fmt.Errorf("keyring %s: %w", path, err)
 		}

@@ -49,7 +49,9 @@ func (l wordLayout) word(b []byte) uint64 {
 // when a write was interrupted and restores from at start-up.
 func parsePluginKeyringWithBackup(path string) ([]Key, error) {
 	if backup, err := os.ReadFile(path + backupSuffix); err == nil {
-		if keys, err := ParsePluginKeyring(backup); err == nil {
+		keys, err := ParsePluginKeyring(backup)
+		clear(backup)
+		if err == nil {
 			return keys, nil
 		}
 	}
@@ -57,6 +59,7 @@ func parsePluginKeyringWithBackup(path string) ([]Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyring: %w", err)
 	}
+	defer clear(data) // obfuscated key values; the parsed keys are all that is kept
 	keys, err := ParsePluginKeyring(data)
 	if err != nil {
 		return nil, fmt.Errorf("keyring_file %s: %w", path, err)

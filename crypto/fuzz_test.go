@@ -47,7 +47,9 @@ func FuzzOpen(f *testing.F) {
 	f.Add(encryptAudit(f, []byte("<?xml version=\"1.0\"?>\n<AUDIT>\n</AUDIT>\n"), true), uint8(1))
 	f.Add(encryptAudit(f, []byte("[\n{}\n]\n"), false), uint8(2))
 	names := []string{"binlog.000001", auditName, "audit.log.20231231T235959-1.enc", "audit.log.gz"}
-	keys := staticKeys{binlogKeyID: binlogMaster, auditKeyID: []byte(auditSecret)}
+	// Key 1 of the MariaDB fixtures' key file, so that their events decrypt.
+	mariadbKey := mustHex("16a214fa018c33bdd843b099440735651572949af5a5d02ec70bccf6b16d9f15")
+	keys := staticKeys{binlogKeyID: binlogMaster, auditKeyID: []byte(auditSecret), "1": mariadbKey}
 	f.Fuzz(func(t *testing.T, data []byte, which uint8) {
 		for _, unfinished := range []bool{false, true} {
 			r, err := crypto.Open(bytes.NewReader(data), int64(len(data)), names[int(which)%len(names)], keys, crypto.Options{AcceptUnfinished: unfinished})

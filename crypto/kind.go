@@ -13,11 +13,12 @@ import (
 type Kind string
 
 const (
-	KindPlain        Kind = "plain"        // passed through unchanged
-	KindMySQLBinlog  Kind = "mysql-binlog" // MySQL 8.0.14+ encrypted binary or relay log
-	KindAuditLog     Kind = "audit-log"    // encrypted and/or compressed audit log
-	KindPlainBinlog  Kind = "binlog"       // an unencrypted binlog, passed through
-	KindUnrecognised Kind = "unrecognised" // named like an audit log but not one
+	KindPlain         Kind = "plain"          // passed through unchanged
+	KindMySQLBinlog   Kind = "mysql-binlog"   // MySQL 8.0.14+ encrypted binary or relay log
+	KindMariaDBBinlog Kind = "mariadb-binlog" // MariaDB 10.1.7+ encrypted binary log
+	KindAuditLog      Kind = "audit-log"      // encrypted and/or compressed audit log
+	KindPlainBinlog   Kind = "binlog"         // an unencrypted binlog, passed through
+	KindUnrecognised  Kind = "unrecognised"   // named like an audit log but not one
 )
 
 // Info is what a file's name and first bytes say about it, before any key is used.
@@ -67,6 +68,9 @@ func Identify(name string, head []byte) Info {
 			info.KeyID = h.KeyID
 		}
 		return info
+	}
+	if _, ok := parseMariaDBStart(head); ok {
+		return Info{Kind: KindMariaDBBinlog, PlainName: name, KeyID: mariadbKeyID, Encrypted: true}
 	}
 	m := auditName.FindStringSubmatch(name)
 	switch {

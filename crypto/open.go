@@ -74,6 +74,12 @@ func Open(src io.ReaderAt, size int64, name string, keys keysrc.Source, opts Opt
 			return nil, err
 		}
 		r.data = data
+	case KindMariaDBBinlog:
+		data, err := openMariaDBBinlog(src, size, head, keys)
+		if err != nil {
+			return nil, err
+		}
+		r.data = data
 	case KindAuditLog:
 		return openAuditLog(r, src, size, keys, opts)
 	case KindUnrecognised:

@@ -73,7 +73,7 @@ func (v *Verification) verify(path string, keys keysrc.Source) error {
 	counted := &countingWriter{w: plain}
 	stream := io.TeeReader(io.NewSectionReader(f, 0, 1<<62), counted)
 	switch f.Kind {
-	case KindMySQLBinlog, KindPlainBinlog:
+	case KindMySQLBinlog, KindMariaDBBinlog, KindPlainBinlog:
 		v.Events, err = checkBinlog(bufio.NewReaderSize(stream, 1<<20))
 	case KindAuditLog:
 		err = checkAuditLog(stream)

@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -24,17 +24,30 @@ func keyFlags() []cli.Flag {
 			Usage: "directory with one file per key ID holding the key (a mounted Kubernetes Secret); repeatable"},
 		&cli.StringFlag{Name: "key-command", EnvVars: []string{"MYSQLLOGFS_KEY_COMMAND"},
 			Usage: "command that prints the key whose ID it gets as its last argument (run by /bin/sh)"},
+		&cli.StringSliceFlag{Name: "mariadb-keys", EnvVars: []string{"MYSQLLOGFS_MARIADB_KEYS"},
+			Usage: "MariaDB file_key_management key file (plain or encrypted); repeatable"},
+		&cli.StringFlag{Name: "mariadb-keys-secret-file", EnvVars: []string{"MYSQLLOGFS_MARIADB_KEYS_SECRET_FILE"},
+			Usage: "file holding the filekey of an encrypted MariaDB key file (or set MYSQLLOGFS_MARIADB_KEYS_SECRET)"},
 		&cli.DurationFlag{Name: "key-command-timeout", EnvVars: []string{"MYSQLLOGFS_KEY_COMMAND_TIMEOUT"}, Value: 10 * time.Second,
 			Usage: "how long the key command may take"},
 	}
 }
 
-// keySource chains the sources the flags name, in the order keyrings, key directories, command.
+// keySource chains the sources the flags name, in the order keyrings, MariaDB key files, key
+// directories, command.
 func keySource(c *cli.Context) (keysrc.Chain, error) {
 	var chain keysrc.Chain
-	password := keyringPassword(c.String("keyring-password-file"))
+	password := secret(c.String("keyring-password-file"), "MYSQLLOGFS_KEYRING_PASSWORD", "--keyring-password-file")
 	for _, path := range c.StringSlice("keyring") {
 		src, err := keysrc.OpenKeyring(path, password)
+		if err != nil {
+			return nil, err
+		}
+		chain = append(chain, src)
+	}
+	filekey := secret(c.String("mariadb-keys-secret-file"), "MYSQLLOGFS_MARIADB_KEYS_SECRET", "--mariadb-keys-secret-file")
+	for _, path := range c.StringSlice("mariadb-keys") {
+		src, err := keysrc.OpenMariaDBKeyFile(path, filekey)
 		if err != nil {
 			return nil, err
 		}
@@ -52,9 +65,9 @@ func keySource(c *cli.Context) (keysrc.Chain, error) {
 	return chain, nil
 }
 
-// keyringPassword reads an encrypted keyring's password when it is needed, from the file or
-// from MYSQLLOGFS_KEYRING_PASSWORD.
-func keyringPassword(file string) func() ([]byte, error) {
+// secret reads a password when it is needed: from the file (trailing CR/LF dropped), else
+// from the environment variable. MariaDB's "FILE:/path" form of a filekey is followed.
+func secret(file, env, flag string) func() ([]byte, error) {
 	return func() ([]byte, error) {
 		if file != "" {
 			b, err := os.ReadFile(file)
@@ -63,9 +76,12 @@ func keyringPassword(file string) func() ([]byte, error) {
 			}
 			return bytes.TrimRight(b, "\r\n"), nil
 		}
-		if p, ok := os.LookupEnv("MYSQLLOGFS_KEYRING_PASSWORD"); ok {
+		if p, ok := os.LookupEnv(env); ok {
+			if path, isFile := strings.CutPrefix(p, "FILE:"); isFile {
+				return secret(path, "", flag)()
+			}
 			return []byte(p), nil
 		}
-		return nil, errors.New("no password: give --keyring-password-file or set MYSQLLOGFS_KEYRING_PASSWORD")
+		return nil, fmt.Errorf("no password: give %s or set %s", flag, env)
 	}
 }

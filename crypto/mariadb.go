@@ -76,8 +76,11 @@ type mariadbReader struct {
 	lastData []byte
 }
 
-func openMariaDBBinlog(src io.ReaderAt, size int64, head []byte, keys keysrc.Source) (*mariadbReader, error) {
+func openMariaDBBinlog(src io.ReaderAt, size int64, head []byte, keys keysrc.Source, prev *mariadbReader) (*mariadbReader, error) {
 	start, _ := parseMariaDBStart(head)
+	if prev != nil && prev.start == start && prev.Size() <= size {
+		return prev.grown(src, size)
+	}
 	key, err := lookup(keys, mariadbKeyID, keysrc.AnyOwner)
 	if err != nil {
 		return nil, err
@@ -98,6 +101,23 @@ func openMariaDBBinlog(src io.ReaderAt, size int64, head []byte, keys keysrc.Sou
 	}
 	if err := r.pickCipher(); err != nil {
 		return nil, err
+	}
+	return r, nil
+}
+
+// grown continues prev's index over the file as it is now: a binlog the server appends to.
+func (prev *mariadbReader) grown(src io.ReaderAt, size int64) (*mariadbReader, error) {
+	indexed := prev.events[:len(prev.events)-1]
+	more, err := indexEvents(src, prev.Size(), size)
+	if err != nil {
+		return nil, err
+	}
+	r := &mariadbReader{src: src, head: prev.head, block: prev.block, ctr: prev.ctr, start: prev.start, lastPos: -1}
+	r.events = append(append(make([]int64, 0, len(indexed)+len(more)), indexed...), more...)
+	if len(indexed) == 0 {
+		if err := r.pickCipher(); err != nil { // the first encrypted event has just arrived
+			return nil, err
+		}
 	}
 	return r, nil
 }

@@ -158,10 +158,15 @@ func TestMariaDBCiphersAndKeySizes(t *testing.T) {
 				if n, err := tests.ParseBinlog(bytes.NewReader(view)); err != nil || n < 10 {
 					t.Fatalf("go-mysql on the expected view: %d events, %v", n, err)
 				}
-				// A binlog still being written: the cut event is left out until it is whole.
+				// A binlog still being written: the cut event is left out until it is whole, and
+				// when the file has grown its index is continued, not rebuilt.
 				cut, err := openBytes(t, "mariadb-bin.000001", file[:len(file)-10], staticKeys{"1": key}, crypto.Options{})
 				if err != nil || cut.Size() >= int64(len(file)) || !bytes.Equal(readAll(t, cut), view[:cut.Size()]) {
 					t.Fatalf("cut file: %v, size %d", err, cut.Size())
+				}
+				grown, err := openBytes(t, "mariadb-bin.000001", file, staticKeys{"1": key}, crypto.Options{Previous: cut})
+				if err != nil || !bytes.Equal(readAll(t, grown), view) {
+					t.Fatalf("grown file: %v", err)
 				}
 			})
 		}

@@ -13,6 +13,9 @@ type Options struct {
 	// AcceptUnfinished serves an audit log that the server is still writing (no final padding
 	// block, no gzip trailer) up to what is complete, instead of reporting it corrupt.
 	AcceptUnfinished bool
+	// Previous is an earlier reader of the same file before it grew. Its work (a MariaDB
+	// binlog's event index) is continued instead of redone.
+	Previous *Reader
 }
 
 // Reader is the plaintext of one source file: an io.ReaderAt, safe for concurrent use, with
@@ -75,7 +78,11 @@ func Open(src io.ReaderAt, size int64, name string, keys keysrc.Source, opts Opt
 		}
 		r.data = data
 	case KindMariaDBBinlog:
-		data, err := openMariaDBBinlog(src, size, head, keys)
+		var prev *mariadbReader
+		if opts.Previous != nil {
+			prev, _ = opts.Previous.data.(*mariadbReader)
+		}
+		data, err := openMariaDBBinlog(src, size, head, keys, prev)
 		if err != nil {
 			return nil, err
 		}

@@ -72,9 +72,13 @@ func (c *readers) get(path string, st *syscall.Stat_t) *opened {
 		c.mu.Unlock()
 		return o
 	}
+	var previous *crypto.Reader // the same file before it grew: its index is continued
+	if o, ok := c.byKey[path]; ok && o.err == nil && o.stamp.ino == s.ino && o.stamp.size <= s.size {
+		previous = o.reader.Reader
+	}
 	c.mu.Unlock()
 
-	o := c.open(path, s)
+	o := c.open(path, s, previous)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.byKey[path]; ok {
@@ -92,9 +96,9 @@ func (c *readers) get(path string, st *syscall.Stat_t) *opened {
 	return o
 }
 
-func (c *readers) open(path string, s stamp) *opened {
+func (c *readers) open(path string, s stamp, previous *crypto.Reader) *opened {
 	o := &opened{path: path, stamp: s}
-	opts := crypto.Options{AcceptUnfinished: crypto.MayBeUnfinished(crypto.PlainName(filepath.Base(path)))}
+	opts := crypto.Options{AcceptUnfinished: crypto.MayBeUnfinished(crypto.PlainName(filepath.Base(path))), Previous: previous}
 	o.reader, o.err = crypto.OpenFile(path, c.keys, opts)
 	if o.err != nil {
 		o.when = time.Now()

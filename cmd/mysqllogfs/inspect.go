@@ -43,19 +43,9 @@ func inspectCommand() *cli.Command {
 				return err
 			}
 			var reports []report
-			for _, root := range c.Args().Slice() {
-				err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-					if err != nil {
-						return err
-					}
-					if d.Type().IsRegular() {
-						reports = append(reports, inspectFile(path, keys))
-					}
-					return nil
-				})
-				if err != nil {
-					return err
-				}
+			err = eachFile(c.Args().Slice(), func(path string) { reports = append(reports, inspectFile(path, keys)) })
+			if err != nil {
+				return err
 			}
 			if err := printReports(reports, c.Bool("json")); err != nil {
 				return err
@@ -69,6 +59,22 @@ func inspectCommand() *cli.Command {
 			return failures(failed)
 		},
 	}
+}
+
+// eachFile calls fn for every regular file of the paths, directories walked.
+func eachFile(paths []string, fn func(path string)) error {
+	for _, root := range paths {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				fn(path)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // statusUnfinished marks an audit log without its final block or gzip trailer: one the server

@@ -3,9 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -29,24 +27,18 @@ func verifyCommand() *cli.Command {
 			}
 			var records []crypto.Verification
 			failed := 0
-			for _, root := range c.Args().Slice() {
-				err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-					if err != nil || !d.Type().IsRegular() {
-						return err
-					}
-					v := crypto.Verify(path, keys)
-					records = append(records, v)
-					if v.Err != nil {
-						failed++
-						fmt.Printf("FAIL %s: %s\n", path, v.Status)
-					} else {
-						fmt.Printf("ok   %s (%s, %d plaintext bytes%s)\n", path, v.Kind, v.PlainSize, eventCount(v))
-					}
-					return nil
-				})
-				if err != nil {
-					return err
+			err = eachFile(c.Args().Slice(), func(path string) {
+				v := crypto.Verify(path, keys)
+				records = append(records, v)
+				if v.Err != nil {
+					failed++
+					fmt.Printf("FAIL %s: %s\n", path, v.Status)
+				} else {
+					fmt.Printf("ok   %s (%s, %d plaintext bytes%s)\n", path, v.Kind, v.PlainSize, eventCount(v))
 				}
+			})
+			if err != nil {
+				return err
 			}
 			if manifest := c.String("manifest"); manifest != "" {
 				if err := writeManifest(manifest, records); err != nil {

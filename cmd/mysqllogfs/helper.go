@@ -41,6 +41,7 @@ func helperArgs(args []string) ([]string, error) {
 var helperFlags = map[string]string{
 	"keyring": "--keyring", "keyring_password_file": "--keyring-password-file",
 	"key_dir": "--key-dir", "log_level": "--log-level",
+	"mariadb_keys": "--mariadb-keys", "mariadb_keys_secret_file": "--mariadb-keys-secret-file",
 }
 
 // genericOptions belong to mount(8) and the kernel, not to mysqllogfs.
@@ -62,7 +63,7 @@ func helperOption(opt string) ([]string, error) {
 	case helperFlags[name] != "" && hasValue:
 		return []string{helperFlags[name], value}, nil
 	}
-	return nil, fmt.Errorf("mount option %q is not one of mysqllogfs's: keyring=, keyring_password_file=, key_dir=, log_level=, allow_other", opt)
+	return nil, fmt.Errorf("mount option %q is not one of mysqllogfs's: keyring=, keyring_password_file=, key_dir=, mariadb_keys=, mariadb_keys_secret_file=, log_level=, allow_other", opt)
 }
 
 func isCommand(name string) bool {

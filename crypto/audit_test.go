@@ -295,3 +295,40 @@ func TestAuditConcurrentStreams(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// An active audit log read, then read again after it grew: the second reader resumes from
+// the first one's checkpoints and gives the same bytes as a fresh reader.
+func TestAuditGrowingContinuesIndex(t *testing.T) {
+	var enc bytes.Buffer
+	w, _ := crypto.NewAuditWriter(&enc, crypto.AuditPassword{Password: []byte(auditSecret)}, true)
+	first := auditPlaintext(t, sample.AuditXML, 4<<20, 41)
+	w.Write(first)
+	keys := staticKeys{auditKeyID: []byte(auditSecret)}
+	opts := crypto.Options{AcceptUnfinished: true}
+	v1, err := openBytes(t, auditName, append([]byte(nil), enc.Bytes()...), keys, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(auditPlaintext(t, sample.AuditXML, 3<<20, 42))
+	w.Close()
+	opts.Previous = v1
+	v2, err := openBytes(t, auditName, enc.Bytes(), keys, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := openBytes(t, auditName, enc.Bytes(), keys, crypto.Options{AcceptUnfinished: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := readAll(t, fresh)
+	if got := readAll(t, v2); !bytes.Equal(got, want) || len(want) < 7<<20 || !bytes.HasPrefix(want, readAll(t, v1)) {
+		t.Fatalf("grown reader: %d bytes, fresh %d", len(got), len(want))
+	}
+	buf := make([]byte, 1000)
+	for _, off := range []int64{0, 1 << 20, 5 << 20, int64(len(want)) - 1000} {
+		n, _ := v2.ReadAt(buf, off)
+		if !bytes.Equal(buf[:n], want[off:off+int64(n)]) || n != 1000 {
+			t.Fatalf("ReadAt at %d", off)
+		}
+	}
+}

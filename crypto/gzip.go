@@ -43,6 +43,7 @@ type checkpoint struct {
 	deflateStart int64                    // compressed offset of the member's deflate data
 	memberUoff   int64                    // uncompressed offset where the member starts
 	flate        *flate.InflateCheckpoint // relative to deflateStart and memberUoff, with its window
+	owned        bool                     // its window is charged to the budget by this index
 }
 
 const (
@@ -54,10 +55,15 @@ const (
 	gzipTrailerLength = 8
 )
 
-func newGzipReader(src io.ReaderAt, srcSize int64, acceptUnfinished bool) (*gzipReader, error) {
+// newGzipReader indexes a gzip stream. prev, an index of the same stream before it grew (a log
+// still being written), lends its checkpoints: decoding resumes from the last of them.
+func newGzipReader(src io.ReaderAt, srcSize int64, acceptUnfinished bool, prev *gzipReader) (*gzipReader, error) {
 	g := &gzipReader{src: src, srcSize: srcSize, acceptUnfinished: acceptUnfinished, busy: map[*gzCursor]span{}, waiting: map[int64]int{}}
 	g.returned.L = &g.mu
 	g.points = []checkpoint{{uoff: 0, header: 0}}
+	if prev != nil {
+		g.points = prev.borrowPoints()
+	}
 	var magic [2]byte
 	if n, _ := src.ReadAt(magic[:], 0); n < 2 || magic != [2]byte{0x1f, 0x8b} {
 		if srcSize == 0 && acceptUnfinished {
@@ -69,6 +75,9 @@ func newGzipReader(src io.ReaderAt, srcSize int64, acceptUnfinished bool) (*gzip
 	estimate, ok := g.trailerSize()
 	g.size = estimate
 	g.spacing = max(gzipMinSpacing, estimate/gzipMaxPoints)
+	if prev != nil {
+		g.spacing = max(g.spacing, prev.spacing)
+	}
 	if !ok || acceptUnfinished {
 		// No trustworthy trailer: decode once now, which also builds the index.
 		if err := g.scanToEnd(); err != nil {
@@ -94,6 +103,18 @@ func (g *gzipReader) trailerSize() (int64, bool) {
 		size += 1 << 32 // a wrapped count: the smallest size that is not implausibly small
 	}
 	return size, size <= g.srcSize*gzipMaxRatio
+}
+
+// borrowPoints copies the index for a newer reader of the grown stream; the windows stay
+// charged to this one.
+func (g *gzipReader) borrowPoints() []checkpoint {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	points := append([]checkpoint(nil), g.points...)
+	for i := range points {
+		points[i].owned = false
+	}
+	return points
 }
 
 // Size is exact once a read has reached the end of the stream.
@@ -248,7 +269,7 @@ func (g *gzipReader) record(cp checkpoint) {
 		}
 		w := *cp.flate
 		w.Window = append([]byte(nil), w.Window...)
-		cp.flate = &w
+		cp.flate, cp.owned = &w, true
 	}
 	g.points = append(g.points, cp)
 }
@@ -259,7 +280,7 @@ func (g *gzipReader) thin() bool {
 	kept := g.points[:1]
 	dropped := false
 	for i, p := range g.points[1:] {
-		if p.flate != nil && i%2 == 0 {
+		if p.owned && i%2 == 0 {
 			windows.release(int64(len(p.flate.Window)))
 			dropped = true
 			continue
@@ -276,7 +297,7 @@ func (g *gzipReader) release() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, p := range g.points {
-		if p.flate != nil {
+		if p.owned {
 			windows.release(int64(len(p.flate.Window)))
 		}
 	}

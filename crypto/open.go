@@ -14,7 +14,7 @@ type Options struct {
 	// block, no gzip trailer) up to what is complete, instead of reporting it corrupt.
 	AcceptUnfinished bool
 	// Previous is an earlier reader of the same file before it grew. Its work (a MariaDB
-	// binlog's event index) is continued instead of redone.
+	// binlog's event index, a gzip stream's checkpoints) is continued instead of redone.
 	Previous *Reader
 }
 
@@ -119,7 +119,11 @@ func openAuditLog(r *Reader, src io.ReaderAt, size int64, keys keysrc.Source, op
 		}
 		compressed, compressedSize, unfinished = cbc, cbc.Size(), cbc.unfinished
 	}
-	g, err := newGzipReader(compressed, compressedSize, unfinished)
+	var prev *gzipReader
+	if opts.Previous != nil {
+		prev, _ = opts.Previous.data.(*gzipReader)
+	}
+	g, err := newGzipReader(compressed, compressedSize, unfinished, prev)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -330,5 +331,43 @@ func TestAuditGrowingContinuesIndex(t *testing.T) {
 		if !bytes.Equal(buf[:n], want[off:off+int64(n)]) || n != 1000 {
 			t.Fatalf("ReadAt at %d", off)
 		}
+	}
+}
+
+// Windows borrowed from an earlier index stay charged while a later index holds them, and are
+// given back exactly once when the last holder closes.
+func TestWindowBudgetBalances(t *testing.T) {
+	plain := auditPlaintext(t, sample.AuditXML, 6<<20, 51)
+	dir := t.TempDir()
+	path := filepath.Join(dir, auditName)
+	os.WriteFile(path, encryptAudit(t, plain, true), 0o600)
+	keys := staticKeys{auditKeyID: []byte(auditSecret)}
+	before := crypto.WindowBudgetUsed() // other tests' readers that are never closed
+	var files []*crypto.File
+	var prev *crypto.Reader
+	for range 4 { // each reopen borrows the previous index, then the previous one is closed
+		f, err := crypto.OpenFile(path, keys, crypto.Options{Previous: prev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Measure(); err != nil {
+			t.Fatal(err)
+		}
+		files, prev = append(files, f), f.Reader
+	}
+	last := files[len(files)-1]
+	if crypto.IndexWindowBytes(last.Reader) == 0 {
+		t.Fatal("the readers hold no windows: the test does not exercise the budget")
+	}
+	for _, f := range files[:len(files)-1] {
+		f.Close()
+	}
+	// The last reader holds windows its predecessors made: they stay charged while it lives.
+	if charged, held := crypto.WindowBudgetUsed()-before, crypto.IndexWindowBytes(last.Reader); charged != held {
+		t.Fatalf("%d bytes of windows charged while the open reader holds %d", charged, held)
+	}
+	last.Close()
+	if used := crypto.WindowBudgetUsed(); used != before {
+		t.Fatalf("%d bytes of window budget still charged after every reader closed", used-before)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/flate"
 )
@@ -43,7 +44,19 @@ type checkpoint struct {
 	deflateStart int64                    // compressed offset of the member's deflate data
 	memberUoff   int64                    // uncompressed offset where the member starts
 	flate        *flate.InflateCheckpoint // relative to deflateStart and memberUoff, with its window
-	owned        bool                     // its window is charged to the budget by this index
+	window       *window                  // the charge for flate.Window, shared with borrowing indexes
+}
+
+// window counts the indexes holding a checkpoint's window; the last to let go gives its bytes
+// back to the budget.
+type window struct{ refs atomic.Int32 }
+
+func (w *window) hold() { w.refs.Add(1) }
+
+func (w *window) drop(size int) {
+	if w.refs.Add(-1) == 0 {
+		windows.release(int64(size))
+	}
 }
 
 const (
@@ -105,14 +118,16 @@ func (g *gzipReader) trailerSize() (int64, bool) {
 	return size, size <= g.srcSize*gzipMaxRatio
 }
 
-// borrowPoints copies the index for a newer reader of the grown stream; the windows stay
-// charged to this one.
+// borrowPoints copies the index for a newer reader of the grown stream, which then holds its
+// windows too.
 func (g *gzipReader) borrowPoints() []checkpoint {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	points := append([]checkpoint(nil), g.points...)
-	for i := range points {
-		points[i].owned = false
+	for _, p := range points {
+		if p.window != nil {
+			p.window.hold()
+		}
 	}
 	return points
 }
@@ -269,7 +284,8 @@ func (g *gzipReader) record(cp checkpoint) {
 		}
 		w := *cp.flate
 		w.Window = append([]byte(nil), w.Window...)
-		cp.flate, cp.owned = &w, true
+		cp.flate, cp.window = &w, &window{}
+		cp.window.hold()
 	}
 	g.points = append(g.points, cp)
 }
@@ -280,8 +296,8 @@ func (g *gzipReader) thin() bool {
 	kept := g.points[:1]
 	dropped := false
 	for i, p := range g.points[1:] {
-		if p.owned && i%2 == 0 {
-			windows.release(int64(len(p.flate.Window)))
+		if p.window != nil && i%2 == 0 {
+			p.window.drop(len(p.flate.Window))
 			dropped = true
 			continue
 		}
@@ -297,8 +313,8 @@ func (g *gzipReader) release() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, p := range g.points {
-		if p.owned {
-			windows.release(int64(len(p.flate.Window)))
+		if p.window != nil {
+			p.window.drop(len(p.flate.Window))
 		}
 	}
 	g.points, g.idle = g.points[:1], nil

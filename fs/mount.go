@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -42,13 +43,39 @@ func Mount(source, mountpoint string, opts Options, allowOther bool) (*fuse.Serv
 // SetReadahead sets the kernel's readahead window for a FUSE mount. The kernel starts FUSE
 // mounts at 128 KiB and lets the filesystem only lower that, so sequential reads arrive as
 // 128 KiB requests; a window of MaxRequest lets them arrive whole. Only root may change it.
+//
+// The device is looked up in /proc/self/mountinfo, not with stat: a stat of the mountpoint
+// would be a request from the filesystem's own process to itself, which leaves the process
+// unkillable if it dies while waiting for the answer.
 func SetReadahead(mountpoint string, bytes int) error {
-	var st syscall.Stat_t
-	if err := syscall.Stat(mountpoint, &st); err != nil {
+	device, err := mountDevice(mountpoint)
+	if err != nil {
 		return err
 	}
-	bdi := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
-	return os.WriteFile(bdi, []byte(fmt.Sprint(bytes/1024)), 0)
+	return os.WriteFile("/sys/class/bdi/"+device+"/read_ahead_kb", []byte(fmt.Sprint(bytes/1024)), 0)
+}
+
+// mountDevice returns the "major:minor" of the filesystem mounted at mountpoint.
+func mountDevice(mountpoint string) (string, error) {
+	abs, err := filepath.Abs(mountpoint)
+	if err != nil {
+		return "", err
+	}
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	device := ""
+	for _, line := range strings.Split(string(info), "\n") {
+		// id parent major:minor root mountpoint ...; the last match is the topmost mount.
+		if f := strings.Fields(line); len(f) > 4 && f[4] == abs {
+			device = f[2]
+		}
+	}
+	if device == "" {
+		return "", fmt.Errorf("%s is not in /proc/self/mountinfo", abs)
+	}
+	return device, nil
 }
 
 // mountpointError explains a mountpoint that cannot be used; a dead FUSE mount (its process

@@ -185,7 +185,9 @@ func TestMountAfterSIGKILL(t *testing.T) {
 	d := makeLogDir(t)
 	m := mount(t, d.dir, "--keyring", d.keyring)
 	m.cmd.Process.Kill()
-	m.cmd.Wait()
+	if !m.waitExit(10 * time.Second) {
+		t.Fatal("the killed mount process did not end")
+	}
 	if _, err := os.Stat(m.path("binlog.000001")); err == nil || !strings.Contains(err.Error(), "not connected") {
 		t.Fatalf("after SIGKILL: %v, want 'transport endpoint is not connected'", err)
 	}

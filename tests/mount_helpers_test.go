@@ -18,6 +18,7 @@ type mounted struct {
 	dir  string
 	cmd  *exec.Cmd
 	logs *syncBuffer
+	done chan struct{} // closed when cmd has been waited for
 }
 
 type syncBuffer struct {
@@ -81,8 +82,9 @@ func mountOn(t *testing.T, mountpoint, source string, flags ...string) *mounted 
 		t.Fatal(err)
 	}
 	t.Cleanup(m.unmount)
-	for deadline := time.Now().Add(20 * time.Second); !isMountpoint(m.dir); {
-		if time.Now().After(deadline) || m.cmd.ProcessState != nil {
+	// Ready as the mount itself says: mounted, and its set-up after mounting done.
+	for deadline := time.Now().Add(20 * time.Second); !isMountpoint(m.dir) || !strings.Contains(m.logs.String(), "msg=mounted"); {
+		if time.Now().After(deadline) {
 			t.Fatalf("mount did not come up:\n%s", m.logs)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -94,13 +96,9 @@ func mountOn(t *testing.T, mountpoint, source string, flags ...string) *mounted 
 func (m *mounted) unmount() {
 	if m.cmd.Process != nil && m.cmd.ProcessState == nil {
 		m.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { m.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
+		if !m.waitExit(10 * time.Second) {
 			m.cmd.Process.Kill()
-			<-done
+			m.waitExit(10 * time.Second)
 		}
 	}
 	if isMountpoint(m.dir) {
@@ -108,7 +106,56 @@ func (m *mounted) unmount() {
 	}
 }
 
+// waitExit waits for the mount process to end. A FUSE server that dies while the kernel waits
+// for one of its answers can hang in exit; aborting its connection frees it.
+func (m *mounted) waitExit(limit time.Duration) bool {
+	if m.done == nil {
+		m.done = make(chan struct{})
+		go func() { m.cmd.Wait(); close(m.done) }()
+	}
+	select {
+	case <-m.done:
+		return true
+	case <-time.After(limit):
+		abortFUSE(m.dir)
+		select {
+		case <-m.done:
+			return true
+		case <-time.After(limit):
+			return false
+		}
+	}
+}
+
+// abortFUSE aborts the FUSE connection of the filesystem mounted at dir, through fusectl
+// (mounted here if it is not).
+func abortFUSE(dir string) {
+	if _, err := os.Stat("/sys/fs/fuse/connections/"); err == nil && !isMounted("/sys/fs/fuse/connections") {
+		exec.Command("mount", "-t", "fusectl", "fusectl", "/sys/fs/fuse/connections").Run()
+	}
+	info, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(info), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			major, minor, _ := strings.Cut(f[2], ":")
+			if major == "0" {
+				os.WriteFile("/sys/fs/fuse/connections/"+minor+"/abort", []byte("1"), 0)
+			}
+		}
+	}
+}
+
 func (m *mounted) path(name string) string { return filepath.Join(m.dir, name) }
+
+// isMounted reports whether anything is mounted at dir.
+func isMounted(dir string) bool {
+	info, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(info), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}
 
 // isMountpoint reports whether dir is a FUSE mountpoint now.
 func isMountpoint(dir string) bool {

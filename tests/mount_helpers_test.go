@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"os/exec"
@@ -130,48 +129,36 @@ func (m *mounted) waitExit(limit time.Duration) bool {
 // abortFUSE aborts the FUSE connection of the filesystem mounted at dir, through fusectl
 // (mounted here if it is not).
 func abortFUSE(dir string) {
-	if _, err := os.Stat("/sys/fs/fuse/connections/"); err == nil && !isMounted("/sys/fs/fuse/connections") {
+	if _, _, ok := mountAt("/sys/fs/fuse/connections"); !ok {
 		exec.Command("mount", "-t", "fusectl", "fusectl", "/sys/fs/fuse/connections").Run()
 	}
-	info, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, line := range strings.Split(string(info), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
-			major, minor, _ := strings.Cut(f[2], ":")
-			if major == "0" {
-				os.WriteFile("/sys/fs/fuse/connections/"+minor+"/abort", []byte("1"), 0)
-			}
+	if device, _, ok := mountAt(dir); ok {
+		if major, minor, _ := strings.Cut(device, ":"); major == "0" {
+			os.WriteFile("/sys/fs/fuse/connections/"+minor+"/abort", []byte("1"), 0)
 		}
 	}
 }
 
 func (m *mounted) path(name string) string { return filepath.Join(m.dir, name) }
 
-// isMounted reports whether anything is mounted at dir.
-func isMounted(dir string) bool {
-	info, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, line := range strings.Split(string(info), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
-			return true
-		}
-	}
-	return false
-}
-
 // isMountpoint reports whether dir is a FUSE mountpoint now.
 func isMountpoint(dir string) bool {
-	f, err := os.Open("/proc/self/mounts")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) > 2 && fields[1] == dir && strings.HasPrefix(fields[2], "fuse") {
-			return true
+	_, fstype, ok := mountAt(dir)
+	return ok && strings.HasPrefix(fstype, "fuse")
+}
+
+// mountAt finds the topmost mount at dir in /proc/self/mountinfo: its device (major:minor)
+// and filesystem type.
+func mountAt(dir string) (device, fstype string, ok bool) {
+	info, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(info), "\n") {
+		// id parent major:minor root mountpoint options... - fstype source super-options
+		before, after, found := strings.Cut(line, " - ")
+		if f := strings.Fields(before); found && len(f) > 4 && f[4] == dir {
+			device, fstype, ok = f[2], strings.Fields(after)[0], true
 		}
 	}
-	return false
+	return device, fstype, ok
 }
 
 // runOK runs a real program and returns its stdout, failing the test on a non-zero exit.

@@ -23,3 +23,10 @@ func IndexWindowBytes(r *Reader) int64 {
 	}
 	return n
 }
+
+// AheadBuffersOut is, for tests, how many read-ahead buffers are in use.
+func AheadBuffersOut() int {
+	aheadBuffers.mu.Lock()
+	defer aheadBuffers.mu.Unlock()
+	return aheadBuffers.out
+}

@@ -167,20 +167,10 @@ func (g *gzipReader) ReadAt(p []byte, off int64) (int, error) {
 		}
 	}
 	c := g.takeCursor(off)
-	sequential := off == c.start() && off > 0
 	g.busy[c] = span{off, off + int64(len(p))}
 	g.mu.Unlock()
 
 	n, err := c.readAt(p, off)
-	if err == nil && sequential && len(c.ahead) == 0 {
-		// A stream that has used up what was decoded ahead: decode what comes next on
-		// another core while this read is delivered.
-		g.mu.Lock()
-		g.busy[c] = span{c.start(), c.pos + gzipPrefetch}
-		g.mu.Unlock()
-		go func() { c.prefetch(); g.giveBack(c, nil) }()
-		return n, nil
-	}
 	g.giveBack(c, err)
 	return n, err
 }
@@ -207,8 +197,6 @@ const (
 	// than decoding from a checkpoint: the kernel sends readahead for the next window while
 	// the current one is still being decoded.
 	gzipFollowDistance = 4 << 20
-	// gzipPrefetch is how much a cursor decodes ahead of a sequential reader.
-	gzipPrefetch = 512 << 10
 )
 
 // waitingBefore reports whether another read waits for an offset shortly before off. Called
@@ -256,7 +244,7 @@ func (g *gzipReader) takeCursor(off int64) *gzCursor {
 	}
 	pick := -1
 	for i, c := range g.idle {
-		if c.start() <= off && c.pos >= best.uoff && (pick < 0 || c.pos > g.idle[pick].pos) {
+		if c.pos <= off && c.pos >= best.uoff && (pick < 0 || c.pos > g.idle[pick].pos) {
 			pick = i
 		}
 	}
@@ -358,9 +346,6 @@ type gzCursor struct {
 	cr  *countingReader
 	fr  io.ReadCloser // nil between members
 	pos int64         // uncompressed offset of the next byte the decoder yields
-	// ahead holds bytes decoded before a reader asked for them: [pos-len(ahead), pos),
-	// in aheadBuf, allocated on the first prefetch.
-	ahead, aheadBuf []byte
 
 	deflateStart, memberUoff int64
 	crc                      uint32
@@ -395,21 +380,12 @@ func (c *gzCursor) onBlockEnd(cp flate.InflateCheckpoint) {
 	c.g.record(checkpoint{uoff: c.memberUoff + cp.UncompressedOffset, deflateStart: c.deflateStart, memberUoff: c.memberUoff, flate: &cp})
 }
 
-// start is the first offset the cursor can serve.
-func (c *gzCursor) start() int64 { return c.pos - int64(len(c.ahead)) }
-
-// readAt reads p at off, which is at or after the cursor's start.
+// readAt reads p at off, which is at or after the cursor's position.
 func (c *gzCursor) readAt(p []byte, off int64) (int, error) {
-	n := 0
-	if off < c.pos {
-		n = copy(p, c.ahead[off-c.start():])
-		c.ahead = c.ahead[off-c.start()+int64(n):]
-	} else {
-		c.ahead = c.ahead[:0]
-		if _, err := c.skip(off - c.pos); err != nil {
-			return 0, err
-		}
+	if _, err := c.skip(off - c.pos); err != nil {
+		return 0, err
 	}
+	n := 0
 	for n < len(p) {
 		k, err := c.read(p[n:])
 		n += k
@@ -418,25 +394,6 @@ func (c *gzCursor) readAt(p []byte, off int64) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// prefetch decodes up to gzipPrefetch bytes into ahead, which is empty. An error stays with the cursor and is
-// returned to the read that reaches it.
-func (c *gzCursor) prefetch() {
-	if c.aheadBuf == nil {
-		c.aheadBuf = make([]byte, gzipPrefetch)
-	}
-	c.ahead = c.aheadBuf[:0]
-	rest := c.aheadBuf
-	n := 0
-	for n < len(rest) {
-		k, err := c.read(rest[n:])
-		n += k
-		if err != nil {
-			break
-		}
-	}
-	c.ahead = c.ahead[:len(c.ahead)+n]
 }
 
 var discardBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}

@@ -73,7 +73,7 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		f.view.readers.put(o)
 		return nil, 0, toErrno(o.err)
 	}
-	return &handle{file: f, opened: o}, 0, 0
+	return &handle{file: f, opened: o, ahead: crypto.NewAhead(o.reader)}, 0, 0
 }
 
 // handle is one open of a file. It keeps the reader of the version it opened, and moves to a
@@ -82,6 +82,7 @@ type handle struct {
 	file   *fileNode
 	mu     sync.Mutex
 	opened *opened
+	ahead  *crypto.Ahead // sequential reads of opened, prepared in the background
 }
 
 var (
@@ -90,8 +91,8 @@ var (
 )
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	o := h.reader(off + int64(len(dest)))
-	n, err := o.reader.ReadAt(dest, off)
+	o, ahead := h.reader(off + int64(len(dest)))
+	n, err := ahead.ReadAt(dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		h.file.view.log.Warn("read failed", "file", o.path, "offset", off, "status", crypto.Status(err), "reason", err.Error())
 		return nil, toErrno(err)
@@ -101,25 +102,27 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 
 // reader returns the reader to serve a read ending at end, moving to the file's current
 // version when the read goes past what this one holds.
-func (h *handle) reader(end int64) *opened {
+func (h *handle) reader(end int64) (*opened, *crypto.Ahead) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if end > h.opened.reader.Size() {
 		if o, _, errno := h.file.current(); errno == 0 {
 			if o.err == nil && o.stamp.ino == h.opened.stamp.ino && o != h.opened {
+				h.ahead.Close()
 				h.file.view.readers.put(h.opened)
-				h.opened = o
+				h.opened, h.ahead = o, crypto.NewAhead(o.reader)
 			} else {
 				h.file.view.readers.put(o)
 			}
 		}
 	}
-	return h.opened
+	return h.opened, h.ahead
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.ahead.Close()
 	h.file.view.readers.put(h.opened)
 	return 0
 }

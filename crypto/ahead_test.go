@@ -1,0 +1,141 @@
+package crypto_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/mysqllogfs/mysqllogfs/crypto"
+)
+
+func randomBytes(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// readAtChecked reads through a and compares with want, io.EOF included.
+func readAtChecked(t *testing.T, a io.ReaderAt, want []byte, off int64, size int) {
+	t.Helper()
+	p := make([]byte, size)
+	n, err := a.ReadAt(p, off)
+	want = want[min(off, int64(len(want))):]
+	wantN := min(size, len(want))
+	if n != wantN || !bytes.Equal(p[:n], want[:n]) {
+		t.Fatalf("read of %d at %d: %d bytes, want %d", size, off, n, wantN)
+	}
+	if wantEOF := wantN < size; wantEOF != (err == io.EOF) || (!wantEOF && err != nil) {
+		t.Fatalf("read of %d at %d: error %v", size, off, err)
+	}
+}
+
+func TestAheadSequentialAndRandomReads(t *testing.T) {
+	data := randomBytes(5<<20+12345, 1)
+	for _, size := range []int{4096, 128 << 10, 1 << 20, 1<<20 + 1, 3 << 20} {
+		a := crypto.NewAhead(bytes.NewReader(data))
+		for off := int64(0); off < int64(len(data))+int64(size); off += int64(size) {
+			readAtChecked(t, a, data, off, size)
+		}
+		// Back to the start, a jump, and sequential again from there.
+		for _, off := range []int64{0, 3 << 20, 17, 2<<20 + 5, 2<<20 + 5 + int64(size)} {
+			readAtChecked(t, a, data, off, size)
+		}
+		a.Close()
+		if out := crypto.AheadBuffersOut(); out != 0 {
+			t.Fatalf("read size %d: %d buffers still out after Close", size, out)
+		}
+	}
+}
+
+// The kernel sends a sequential reader's reads two at a time, and they may arrive in either
+// order.
+func TestAheadConcurrentReads(t *testing.T) {
+	data := randomBytes(9<<20+777, 2)
+	a := crypto.NewAhead(bytes.NewReader(data))
+	defer a.Close()
+	const size = 1 << 20
+	for off := int64(0); off < int64(len(data)); off += 2 * size {
+		var wg sync.WaitGroup
+		for _, o := range []int64{off + size, off} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p := make([]byte, size)
+				n, _ := a.ReadAt(p, o)
+				if o < int64(len(data)) && !bytes.Equal(p[:n], data[o:min(o+size, int64(len(data)))]) {
+					t.Errorf("read at %d: wrong content", o)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+// failingReader fails every read that reaches bad.
+type failingReader struct {
+	*bytes.Reader
+	bad int64
+}
+
+var errDamaged = errors.New("damaged")
+
+func (f failingReader) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.bad {
+		n, _ := f.Reader.ReadAt(p[:max(0, f.bad-off)], off)
+		return n, errDamaged
+	}
+	return f.Reader.ReadAt(p, off)
+}
+
+func TestAheadReportsTheReadersError(t *testing.T) {
+	data := randomBytes(6<<20, 3)
+	bad := int64(4<<20 + 100)
+	a := crypto.NewAhead(failingReader{bytes.NewReader(data), bad})
+	defer a.Close()
+	p := make([]byte, 1<<20)
+	var err error
+	var off int64
+	for ; err == nil; off += int64(len(p)) {
+		var n int
+		n, err = a.ReadAt(p, off)
+		if !bytes.Equal(p[:n], data[off:off+int64(n)]) {
+			t.Fatalf("read at %d: wrong content", off)
+		}
+	}
+	if !errors.Is(err, errDamaged) || off-int64(len(p)) != 4<<20 {
+		t.Fatalf("got %v at %d, want the reader's error for the read at %d", err, off-int64(len(p)), 4<<20)
+	}
+}
+
+// Streams beyond what the buffer budget serves read directly, and correctly.
+func TestAheadManyStreams(t *testing.T) {
+	data := randomBytes(4<<20, 4)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := crypto.NewAhead(bytes.NewReader(data))
+			defer a.Close()
+			size := 64<<10 + i*4096
+			for off := int64(0); off < int64(len(data)); off += int64(size) {
+				p := make([]byte, size)
+				n, _ := a.ReadAt(p, off)
+				if !bytes.Equal(p[:n], data[off:min(off+int64(size), int64(len(data)))]) {
+					t.Errorf("stream %d: read at %d: wrong content", i, off)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if out := crypto.AheadBuffersOut(); out != 0 {
+		t.Fatalf("%d buffers still out after every stream closed", out)
+	}
+}

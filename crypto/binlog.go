@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
@@ -168,26 +169,40 @@ func (r *ctrReader) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	want := min(int64(len(p)), r.size-off)
-	n, err := r.src.ReadAt(p[:want], off+binlogHeaderSize)
-	r.xorKeyStream(p[:n], off)
+	n, err := r.decrypt(p[:want], off)
 	if err == nil && int64(n) < int64(len(p)) {
 		err = io.EOF
 	}
 	if err == io.EOF && int64(n) < want {
-		err = fmt.Errorf("%w: file shrank while being read", ErrCorrupt)
+		err = errShrank
 	}
 	return n, err
 }
 
-// xorKeyStream decrypts p in place, p being the ciphertext at plaintext offset off.
-func (r *ctrReader) xorKeyStream(p []byte, off int64) {
+// decrypt fills p with the plaintext at off, reading the ciphertext in place where the source
+// is a file and the read is large.
+func (r *ctrReader) decrypt(p []byte, off int64) (int, error) {
+	if f, ok := r.src.(*os.File); ok && len(p) >= mapMinimum {
+		err := withMapped(f, off+binlogHeaderSize, len(p), func(ct []byte) { r.xorKeyStream(p, ct, off) })
+		if err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	n, err := r.src.ReadAt(p, off+binlogHeaderSize)
+	r.xorKeyStream(p[:n], p[:n], off)
+	return n, err
+}
+
+// xorKeyStream decrypts ct, the ciphertext at plaintext offset off, into p.
+func (r *ctrReader) xorKeyStream(p, ct []byte, off int64) {
 	ctr := CounterBlock(r.nonce, off)
 	stream := cipher.NewCTR(r.block, ctr[:])
 	if skip := off % aes.BlockSize; skip != 0 {
 		var discard [aes.BlockSize]byte
 		stream.XORKeyStream(discard[:skip], discard[:skip])
 	}
-	stream.XORKeyStream(p, p)
+	stream.XORKeyStream(p, ct)
 }
 
 // openMySQLBinlog checks the header, then the key it names, and returns the plaintext reader.

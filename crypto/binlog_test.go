@@ -3,6 +3,7 @@ package crypto_test
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -166,3 +167,44 @@ func (s staticKeys) Lookup(id, _ string) (keysrc.Key, error) {
 }
 func (s staticKeys) List() ([]keysrc.Key, error) { return nil, keysrc.ErrCannotList }
 func (s staticKeys) String() string              { return "test keys" }
+
+// Large reads of a binlog file map its ciphertext rather than copy it; a file cut short
+// while open gives an error, not a crash.
+func TestBinlogFileMappedReads(t *testing.T) {
+	master := bytes.Repeat([]byte{0x5a}, 32)
+	keys := staticKeys{"MySQLReplicationKey_test_1": master}
+	plain := append([]byte{0xfe, 0x62, 0x69, 0x6e}, randomBytes(3<<20+999, 5)...)
+	path := filepath.Join(t.TempDir(), "binlog.000001")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := crypto.NewBinlogWriter(out, "MySQLReplicationKey_test_1", master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(plain)
+	out.Close()
+
+	f, err := crypto.OpenFile(path, keys, crypto.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, size := range []int{1 << 20, 64<<10 + 3, 4096} {
+		for off := int64(0); off < int64(len(plain)); off += int64(size) - 1 {
+			readAtChecked(t, f, plain, off, size)
+		}
+	}
+
+	if err := os.Truncate(path, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, 1<<20)
+	if _, err := f.ReadAt(p, 2<<20); !errors.Is(err, crypto.ErrCorrupt) {
+		t.Fatalf("read past the cut: %v, want ErrCorrupt", err)
+	}
+	if _, err := f.ReadAt(p[:512<<10], 0); err != nil || !bytes.Equal(p[:512<<10], plain[:512<<10]) {
+		t.Fatalf("read before the cut: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -25,11 +26,14 @@ type Ahead struct {
 
 // stretch is plaintext prepared ahead: buf[:n] holds the bytes at off once ready.
 type stretch struct {
-	off   int64
-	buf   []byte
-	n     int
-	ready bool
-	used  int // bytes copied out; the stretch goes when all were
+	off     int64
+	buf     []byte
+	n       int
+	eof     bool // the file ends at off+n
+	ready   bool
+	used    int  // bytes read out: the stretch retires when all were
+	lent    int  // replies still sending from buf
+	retired bool // out of the queue: buf goes back once no reply uses it
 }
 
 const (
@@ -50,60 +54,108 @@ func NewAhead(r io.ReaderAt) *Ahead {
 // ReadAt reads len(p) bytes at off: from prepared stretches as far as they hold them, the
 // rest from the reader.
 func (a *Ahead) ReadAt(p []byte, off int64) (int, error) {
-	a.mu.Lock()
-	sequential := off == a.end && off > 0 // a first read at 0 may be all a program wants
-	if sequential && a.find(off) < 0 && !a.isNext(off) {
-		// A sequential reader the worker is not serving: the worker starts here, so that one
-		// decoder produces the stream in order, and this read waits for its first stretch.
-		a.dropReady()
-		a.fillFrom = off
-		a.work()
+	b, done, err := a.Read(p, off)
+	defer done()
+	if len(b) > 0 && &b[0] != &p[0] {
+		copy(p, b)
 	}
-	a.end = off + int64(len(p))
+	return len(b), err
+}
+
+// Read serves a read of len(p) bytes at off without copying where it can: the bytes it
+// returns are either p's own or prepared ones, valid until done is called. Like ReadAt, it
+// returns fewer than len(p) bytes only with an error, io.EOF at the end.
+func (a *Ahead) Read(p []byte, off int64) (b []byte, done func(), err error) {
+	a.mu.Lock()
+	a.follow(off, len(p))
+	if s := a.await(off); s != nil && s.holds(off, len(p)) {
+		b = s.buf[off-s.off : min(off+int64(len(p)), s.off+int64(s.n))-s.off]
+		s.lent++
+		a.use(s, len(b))
+		a.work()
+		a.mu.Unlock()
+		if len(b) < len(p) {
+			err = io.EOF
+		}
+		return b, func() { a.giveBack(s) }, err
+	}
 	n := a.copyPrepared(p, off)
 	if n > 0 {
 		a.work() // the queue has room again
-	} else if !sequential {
-		a.dropReady() // prepared for a reader that went elsewhere
 	}
 	a.mu.Unlock()
-	if n == len(p) {
-		return n, nil
+	if n < len(p) {
+		var k int
+		k, err = a.r.ReadAt(p[n:], off+int64(n))
+		n += k
 	}
-	k, err := a.r.ReadAt(p[n:], off+int64(n))
-	return n + k, err
+	return p[:n], func() {}, err
 }
 
-// copyPrepared copies into p what the queue holds from off on, waiting for a stretch being
-// prepared, and returns how much it copied. Called with mu held.
+// follow notes a read of n bytes at off. A sequential reader the worker is not serving has
+// it start there, so that one decoder produces the stream in order and this read waits for
+// the first stretch; a read elsewhere makes what was prepared unwanted. Called with mu held.
+func (a *Ahead) follow(off int64, n int) {
+	sequential := off == a.end && off > 0 // a first read at 0 may be all a program wants
+	a.end = off + int64(n)
+	switch {
+	case a.find(off) >= 0 || a.isNext(off):
+	case sequential:
+		a.dropReady()
+		a.fillFrom = off
+		a.work()
+	default:
+		a.dropReady()
+	}
+}
+
+// await returns the ready stretch holding off, waiting for one being prepared, or nil.
+// Called with mu held.
+func (a *Ahead) await(off int64) *stretch {
+	for {
+		i := a.find(off)
+		switch {
+		case i >= 0 && a.queue[i].ready:
+			if off < a.queue[i].off+int64(a.queue[i].n) {
+				return a.queue[i]
+			}
+			return nil // it ended short: the end of the file, or an error the reader reports itself
+		case i >= 0 || a.isNext(off):
+			a.ready.Wait()
+		default:
+			return nil
+		}
+	}
+}
+
+// holds reports whether the stretch has all of a read of n bytes at off, up to the end of the
+// file where that comes first.
+func (s *stretch) holds(off int64, n int) bool {
+	return off+int64(n) <= s.off+int64(s.n) || s.eof
+}
+
+// copyPrepared copies into p what the queue holds from off on and returns how much it
+// copied. Called with mu held.
 func (a *Ahead) copyPrepared(p []byte, off int64) int {
 	n := 0
 	for n < len(p) {
 		at := off + int64(n)
-		i := a.find(at)
-		if i < 0 {
-			if a.isNext(at) {
-				a.ready.Wait() // the worker makes it next
-				continue
-			}
+		s := a.await(at)
+		if s == nil {
 			break
-		}
-		s := a.queue[i]
-		if !s.ready {
-			a.ready.Wait()
-			continue
-		}
-		if at >= s.off+int64(s.n) {
-			break // it ended short: the end of the file, or an error the reader reports itself
 		}
 		k := copy(p[n:], s.buf[at-s.off:s.n])
 		n += k
-		if s.used += k; s.used >= s.n {
-			a.queue = append(a.queue[:i], a.queue[i+1:]...)
-			a.release(s)
-		}
+		a.use(s, k)
 	}
 	return n
+}
+
+// use counts k bytes of s read out. Called with mu held.
+func (a *Ahead) use(s *stretch, k int) {
+	if s.used += k; s.used >= s.n {
+		a.retire(s)
+	}
 }
 
 // isNext reports whether the worker is about to prepare the stretch holding off.
@@ -146,33 +198,50 @@ func (a *Ahead) prepare() {
 		a.queue = append(a.queue, s)
 		a.fillFrom += aheadSize
 		a.mu.Unlock()
-		s.n, _ = a.r.ReadAt(buf, s.off) // short at the end; an error comes again to a direct read
+		n, err := a.r.ReadAt(buf, s.off) // an error comes again to the direct read past n
 		a.mu.Lock()
-		s.ready = true
-		a.ended = s.n < len(buf) && s.off+aheadSize == a.fillFrom
+		s.n, s.eof, s.ready = n, err == io.EOF, true
+		a.ended = n < len(buf)
+		if n == 0 {
+			a.retire(s)
+		}
 		a.ready.Broadcast()
 	}
 }
 
-// dropReady gives back every ready stretch. Called with mu held.
+// dropReady retires every ready stretch. Called with mu held.
 func (a *Ahead) dropReady() {
-	kept := a.queue[:0]
-	for _, s := range a.queue {
+	for _, s := range append([]*stretch(nil), a.queue...) {
 		if s.ready {
-			a.release(s)
-		} else {
-			kept = append(kept, s)
+			a.retire(s)
 		}
 	}
-	a.queue = kept
 }
 
-func (a *Ahead) release(s *stretch) {
-	clear(s.buf[:s.n]) // no plaintext left in a free buffer
-	aheadBuffers.give(s.buf)
+// retire takes s out of the queue; its buffer goes back once no reply sends from it. Called
+// with mu held.
+func (a *Ahead) retire(s *stretch) {
+	if i := slices.Index(a.queue, s); i >= 0 {
+		a.queue = slices.Delete(a.queue, i, i+1)
+	}
+	s.retired = true
+	if s.lent == 0 {
+		clear(s.buf[:s.n]) // no plaintext left in a free buffer
+		aheadBuffers.give(s.buf)
+	}
 }
 
-// Close stops the worker and gives back every buffer.
+// giveBack ends a reply's use of s.
+func (a *Ahead) giveBack(s *stretch) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s.lent--; s.lent == 0 && s.retired {
+		clear(s.buf[:s.n])
+		aheadBuffers.give(s.buf)
+	}
+}
+
+// Close stops the worker and gives back every buffer no reply uses.
 func (a *Ahead) Close() {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -139,3 +139,51 @@ func TestAheadManyStreams(t *testing.T) {
 		t.Fatalf("%d buffers still out after every stream closed", out)
 	}
 }
+
+// Read lends prepared bytes instead of copying them; they stay intact until given back, even
+// when the stream moves on and the stretch they came from retires.
+func TestAheadReadLendsPreparedBytes(t *testing.T) {
+	data := randomBytes(7<<20+4321, 6)
+	a := crypto.NewAhead(bytes.NewReader(data))
+	const size = 1 << 20
+	type reply struct {
+		off  int64
+		b    []byte
+		done func()
+	}
+	var held []reply
+	lent := 0
+	for off := int64(0); off < int64(len(data)); off += size {
+		p := make([]byte, size)
+		b, done, err := a.Read(p, off)
+		if err != nil && err != io.EOF {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+		if len(b) > 0 && &b[0] != &p[0] {
+			lent++
+		}
+		held = append(held, reply{off, b, done})
+		if len(held) == 3 { // replies in flight while later reads go on
+			for _, r := range held {
+				if !bytes.Equal(r.b, data[r.off:min(r.off+size, int64(len(data)))]) {
+					t.Fatalf("reply at %d changed before it was given back", r.off)
+				}
+				r.done()
+			}
+			held = held[:0]
+		}
+	}
+	a.Close()
+	for _, r := range held {
+		if !bytes.Equal(r.b, data[r.off:min(r.off+size, int64(len(data)))]) {
+			t.Fatalf("reply at %d changed by Close", r.off)
+		}
+		r.done()
+	}
+	if lent < 5 {
+		t.Fatalf("%d of 8 sequential reads were lent prepared bytes, want most", lent)
+	}
+	if out := crypto.AheadBuffersOut(); out != 0 {
+		t.Fatalf("%d buffers still out", out)
+	}
+}

@@ -92,12 +92,37 @@ var (
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	o, ahead := h.reader(off + int64(len(dest)))
-	n, err := ahead.ReadAt(dest, off)
+	b, done, err := ahead.Read(dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
+		done()
 		h.file.view.log.Warn("read failed", "file", o.path, "offset", off, "status", crypto.Status(err), "reason", err.Error())
 		return nil, toErrno(err)
 	}
-	return fuse.ReadResultData(dest[:n]), 0
+	return &lentReply{data: b, done: done}, 0
+}
+
+// lentReply sends a read's bytes from where they are, dest or a read-ahead buffer, and gives
+// the buffer back when go-fuse calls Done. go-fuse writes a result that has Slices in place
+// and calls Done after the write; its other path, Bytes, gets a copy, so a buffer is never
+// sent after it went back.
+type lentReply struct {
+	data []byte
+	done func()
+}
+
+func (r *lentReply) Size() int { return len(r.data) }
+
+func (r *lentReply) Slices() ([][]byte, fuse.Status) { return [][]byte{r.data}, fuse.OK }
+
+func (r *lentReply) Bytes(buf []byte) ([]byte, fuse.Status) {
+	return append(buf[:0], r.data...), fuse.OK
+}
+
+func (r *lentReply) Done() {
+	if r.done != nil {
+		r.done()
+		r.done = nil
+	}
 }
 
 // reader returns the reader to serve a read ending at end, moving to the file's current

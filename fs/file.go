@@ -15,7 +15,11 @@ import (
 	"github.com/mysqllogfs/mysqllogfs/crypto"
 )
 
-type fileNode struct{ node }
+type fileNode struct {
+	node
+	mu     sync.Mutex
+	cached stamp // the version the kernel's page cache of this file holds
+}
 
 var (
 	_ gofs.NodeGetattrer   = (*fileNode)(nil)
@@ -73,7 +77,20 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		f.view.readers.put(o)
 		return nil, 0, toErrno(o.err)
 	}
-	return &handle{file: f, opened: o, ahead: crypto.NewAhead(o.reader)}, 0, 0
+	return &handle{file: f, opened: o, ahead: crypto.NewAhead(o.reader)}, f.cacheFlags(o.stamp), 0
+}
+
+// cacheFlags lets the kernel keep the plaintext it has cached from an earlier open when the
+// source has not changed since, so that reading a log again costs no decryption. An open of
+// a changed source drops that cache.
+func (f *fileNode) cacheFlags(version stamp) uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cached == version {
+		return fuse.FOPEN_KEEP_CACHE
+	}
+	f.cached = version
+	return 0
 }
 
 // handle is one open of a file. It keeps the reader of the version it opened, and moves to a

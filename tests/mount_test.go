@@ -21,6 +21,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
+	"github.com/mysqllogfs/mysqllogfs/fs"
 	"github.com/mysqllogfs/mysqllogfs/tests/sample"
 )
 
@@ -511,5 +512,54 @@ func TestConcurrentSequentialReaders(t *testing.T) {
 	out, err := exec.Command("sh", "-c", "cat "+m.path("audit.20240105T000000.log")+" | cmp - "+want["audit.20240105T000000.log"]).CombinedOutput()
 	if err != nil {
 		t.Errorf("cat | cmp: %v %s", err, out)
+	}
+}
+
+// residentBytes is how much of a file the kernel's page cache holds, as fincore sees it. Its
+// own open of the file is part of what is tested.
+func residentBytes(t *testing.T, path string) int64 {
+	t.Helper()
+	out, err := exec.Command("fincore", "--bytes", "--noheadings", "--output", "RES", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("fincore %s: %v %s", path, err, out)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		t.Fatalf("fincore %s: %q", path, out)
+	}
+	return n
+}
+
+// A log read once stays in the kernel's page cache for the next open, as long as its source
+// is unchanged; once the source changes, the next open starts from an empty cache and reads
+// the new plaintext.
+func TestPageCacheKeptUntilSourceChanges(t *testing.T) {
+	d := makeLogDir(t)
+	m := mount(t, d.dir, "--keyring", d.keyring)
+	name, source := "audit.20240102T000000.log", filepath.Join(d.dir, "audit.20240102T000000.log.gz.20240101T000000-1.enc")
+	plain := d.plain[filepath.Base(source)]
+	if out, err := exec.Command("cat", m.path(name)).Output(); err != nil || !bytes.Equal(out, plain) {
+		t.Fatalf("cat: %v", err)
+	}
+	if res := residentBytes(t, m.path(name)); res < int64(len(plain))/2 {
+		t.Fatalf("after a full read and a second open, %d of %d bytes are cached", res, len(plain))
+	}
+
+	var changed bytes.Buffer
+	sample.AuditLog(&changed, sample.AuditXML, 200<<10, 99, true)
+	var enc bytes.Buffer
+	aw, _ := crypto.NewAuditWriter(&enc, crypto.AuditPassword{Password: []byte("audit-pw")}, true)
+	aw.Write(changed.Bytes())
+	aw.Close()
+	if err := os.WriteFile(source, enc.Bytes(), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(source, time.Now(), time.Now().Add(time.Minute)) // a new mtime even on a coarse clock
+	time.Sleep(fs.CacheTimeout + 100*time.Millisecond)          // the kernel trusts the old size until then
+	if res := residentBytes(t, m.path(name)); res != 0 {
+		t.Fatalf("after the source changed, %d bytes of the old plaintext are still cached", res)
+	}
+	if out, err := exec.Command("cat", m.path(name)).Output(); err != nil || !bytes.Equal(out, changed.Bytes()) {
+		t.Fatalf("cat after the change: %v, new content %v", err, bytes.Equal(out, changed.Bytes()))
 	}
 }

@@ -563,3 +563,51 @@ func TestPageCacheKeptUntilSourceChanges(t *testing.T) {
 		t.Fatalf("cat after the change: %v, new content %v", err, bytes.Equal(out, changed.Bytes()))
 	}
 }
+
+// gzipMembers compresses each part as its own gzip member, with the gzip program, and
+// concatenates them: a valid gzip stream whose trailer holds the last member's size only.
+func gzipMembers(t *testing.T, parts ...[]byte) []byte {
+	var all []byte
+	for _, p := range parts {
+		cmd := exec.Command("gzip", "-c")
+		cmd.Stdin = bytes.NewReader(p)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, out...)
+	}
+	return all
+}
+
+// A compressed log of several members is longer than its gzip trailer says. Programs reading
+// it through the mount still get all of it, and the size is exact once read.
+func TestSeveralGzipMembersReadToTheEnd(t *testing.T) {
+	d := makeLogDir(t)
+	var first, second bytes.Buffer
+	sample.AuditLog(&first, sample.AuditXML, 3<<20, 31, true)
+	sample.AuditLog(&second, sample.AuditXML, 200<<10, 32, true)
+	second.WriteString("<!-- marker of the last member -->\n")
+	plain := append(append([]byte(nil), first.Bytes()...), second.Bytes()...)
+	members := gzipMembers(t, first.Bytes(), second.Bytes())
+	os.WriteFile(filepath.Join(d.dir, "audit.20240106T000000.log.gz"), members, 0o640)
+	d.add(t, "audit.20240107T000000.log.gz.20240101T000000-1.enc", plain, func(w *bytes.Buffer) {
+		aw, _ := crypto.NewAuditWriter(w, crypto.AuditPassword{Password: []byte("audit-pw")}, false)
+		aw.Write(members)
+		aw.Close()
+	})
+	m := mount(t, d.dir, "--keyring", d.keyring)
+	want := filepath.Join(t.TempDir(), "want")
+	os.WriteFile(want, plain, 0o600)
+	for _, name := range []string{"audit.20240106T000000.log", "audit.20240107T000000.log"} {
+		if out, err := exec.Command("cmp", want, m.path(name)).CombinedOutput(); err != nil {
+			t.Errorf("cmp %s: %v %s", name, err, out)
+		}
+		if out, err := exec.Command("grep", "-c", "marker of the last member", m.path(name)).Output(); err != nil || strings.TrimSpace(string(out)) != "1" {
+			t.Errorf("grep %s: %q %v", name, out, err)
+		}
+		if info, err := os.Stat(m.path(name)); err != nil || info.Size() != int64(len(plain)) {
+			t.Errorf("%s: size after reading %d, want %d (%v)", name, info.Size(), len(plain), err)
+		}
+	}
+}

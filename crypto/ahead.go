@@ -225,18 +225,22 @@ func (a *Ahead) retire(s *stretch) {
 		a.queue = slices.Delete(a.queue, i, i+1)
 	}
 	s.retired = true
-	if s.lent == 0 {
-		clear(s.buf[:s.n]) // no plaintext left in a free buffer
-		aheadBuffers.give(s.buf)
-	}
+	s.freeUnused()
 }
 
 // giveBack ends a reply's use of s.
 func (a *Ahead) giveBack(s *stretch) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if s.lent--; s.lent == 0 && s.retired {
-		clear(s.buf[:s.n])
+	s.lent--
+	s.freeUnused()
+}
+
+// freeUnused gives the buffer of a retired stretch back once no reply uses it. Called with
+// the Ahead's mu held.
+func (s *stretch) freeUnused() {
+	if s.retired && s.lent == 0 {
+		clear(s.buf[:s.n]) // no plaintext left in a free buffer
 		aheadBuffers.give(s.buf)
 	}
 }
@@ -284,5 +288,3 @@ func (b *bufferBudget) give(buf []byte) {
 	b.out--
 	b.free = append(b.free, buf)
 }
-
-var TraceAhead = false

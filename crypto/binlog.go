@@ -183,11 +183,13 @@ func (r *ctrReader) ReadAt(p []byte, off int64) (int, error) {
 // is a file and the read is large.
 func (r *ctrReader) decrypt(p []byte, off int64) (int, error) {
 	if f, ok := r.src.(*os.File); ok && len(p) >= mapMinimum {
-		err := withMapped(f, off+binlogHeaderSize, len(p), func(ct []byte) { r.xorKeyStream(p, ct, off) })
-		if err != nil {
+		switch err := withMapped(f, off+binlogHeaderSize, len(p), func(ct []byte) { r.xorKeyStream(p, ct, off) }); err {
+		case nil:
+			return len(p), nil
+		case errShrank:
 			return 0, err
 		}
-		return len(p), nil
+		// The mapping failed (a file system that cannot map files): pread instead.
 	}
 	n, err := r.src.ReadAt(p, off+binlogHeaderSize)
 	r.xorKeyStream(p[:n], p[:n], off)

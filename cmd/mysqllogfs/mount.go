@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -58,6 +59,14 @@ func runMount(c *cli.Context) error {
 		// Collect garbage harder as the heap nears this, rather than doubling it first: the
 		// mount's live data is bounded (readers, index windows, request buffers).
 		debug.SetMemoryLimit(mountMemoryLimit)
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		// The request goroutines spend most of their time in system calls on /dev/fuse, and a
+		// read-ahead worker decodes flat out. With one P per core, a goroutine returning from a
+		// call waits for a P, and the worker is preempted to give it one; with twice as many
+		// the kernel shares the cores instead. Measured: a sequential read of a compressed audit
+		// log ran 1.0-1.1 GB/s against 0.67-0.77 GB/s in alternating runs on 2 cores.
+		runtime.GOMAXPROCS(2 * runtime.GOMAXPROCS(0))
 	}
 	log := newLogger(level, os.Getenv(notifyFDEnv) != "")
 	// Before mounting: a signal that comes as soon as the mount is visible must unmount it.

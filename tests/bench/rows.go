@@ -22,7 +22,7 @@ import (
 
 // repeats is how many times each throughput row runs each side, reporting the medians: this
 // machine's timings vary by tens of percent from run to run.
-const repeats = 3
+const repeats = 5
 
 // alternate runs ours and the baseline in turn, repeats times, and returns the medians.
 func alternate(ours, base func() time.Duration) (time.Duration, time.Duration) {

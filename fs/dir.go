@@ -22,6 +22,7 @@ func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	if err != nil {
 		return nil, gofs.ToErrno(err)
 	}
+	go d.view.warmSizes(d.sourcePath(), entries) // for the lookups of the listing
 	list := make([]fuse.DirEntry, len(entries))
 	for i, e := range entries {
 		list[i] = fuse.DirEntry{Name: e.name, Mode: e.mode, Ino: e.ino}

@@ -57,10 +57,8 @@ func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 
 // fillAttr reports the source's attributes with the plaintext size.
 func (f *fileNode) fillAttr(st *syscall.Stat_t, out *fuse.Attr) syscall.Errno {
-	o := f.view.readers.get(f.path(), st)
-	defer f.view.readers.put(o)
 	out.FromStat(st)
-	out.Size = uint64(o.size(st.Size))
+	out.Size = uint64(f.view.plainSize(f.path(), st))
 	out.Blocks = (out.Size + 511) / 512
 	return 0
 }
@@ -132,6 +130,7 @@ func (f *fileNode) measure(o *opened) {
 		return
 	}
 	if size := o.reader.Size(); size != estimate {
+		f.view.sizes.put(o.path, o.stamp, size)
 		f.view.log.Info("size corrected", "file", o.path, "estimate", estimate, "size", size)
 		// Attributes only (offset -1): this read holds locks on the file's pages.
 		f.NotifyContent(-1, 0)

@@ -34,6 +34,7 @@ func (o Options) logger() *slog.Logger {
 type view struct {
 	source   string
 	readers  *readers
+	sizes    sizes
 	listings listings
 	paths    sync.Map // source inode number -> source path relative to source, as last looked up
 	log      *slog.Logger

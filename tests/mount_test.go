@@ -611,3 +611,47 @@ func TestSeveralGzipMembersReadToTheEnd(t *testing.T) {
 		}
 	}
 }
+
+// `ls -l` of a directory of many compressed logs shows every plaintext size (found several
+// at a time while the listing runs), and a rewritten log's new size.
+func TestListingShowsEverySize(t *testing.T) {
+	d := makeLogDir(t)
+	want := map[string]int{}
+	write := func(i int, seed uint64, size int64) {
+		var plain bytes.Buffer
+		sample.AuditLog(&plain, sample.AuditXML, size, seed, true)
+		name := fmt.Sprintf("audit.2024%04dT000000.log", 200+i)
+		d.add(t, name+".gz.20240101T000000-1.enc", plain.Bytes(), func(w *bytes.Buffer) {
+			aw, _ := crypto.NewAuditWriter(w, crypto.AuditPassword{Password: []byte("audit-pw")}, true)
+			aw.Write(plain.Bytes())
+			aw.Close()
+		})
+		want[name] = plain.Len()
+	}
+	for i := range 40 {
+		write(i, uint64(i), int64(20<<10+i*1000))
+	}
+	m := mount(t, d.dir, "--keyring", d.keyring)
+	check := func() {
+		t.Helper()
+		out, err := exec.Command("ls", "-l", m.dir).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) == 9 {
+				got[f[8]] = f[4]
+			}
+		}
+		for name, size := range want {
+			if got[name] != strconv.Itoa(size) {
+				t.Errorf("ls -l: %s is %q bytes, want %d", name, got[name], size)
+			}
+		}
+	}
+	check()
+	write(7, 1000, 90<<10)
+	time.Sleep(fs.CacheTimeout + 100*time.Millisecond)
+	check()
+}

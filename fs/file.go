@@ -113,25 +113,25 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 		h.file.view.log.Warn("read failed", "file", o.path, "offset", off, "status", crypto.Status(err), "reason", err.Error())
 		return nil, toErrno(err)
 	}
-	if end := off + int64(len(b)); end >= o.reader.Size() && !o.reader.SizeExact() {
+	if o.reader.Compressed && off+int64(len(b)) >= h.file.view.shownSize(o) {
 		h.file.measure(o)
 	}
 	return &lentReply{data: b, done: done}, 0
 }
 
-// measure makes a compressed log's size exact once a read reaches the size its gzip trailer
-// gave. A stream of several members, or over 4 GiB, goes on past it: the kernel, which reads
-// no further than the size it knows, is told to ask for the attributes again, and the reading
-// program goes on to the real end.
+// measure makes a compressed log's size exact once a read reaches the size the kernel was
+// given, which came from the gzip trailer. A stream of several members, or over 4 GiB, goes on
+// past it: the kernel, which reads no further than the size it knows, is told to ask for the
+// attributes again, and the reading program goes on to the real end.
 func (f *fileNode) measure(o *opened) {
-	estimate := o.reader.Size()
+	shown := f.view.shownSize(o)
 	if err := o.reader.Measure(); err != nil {
 		f.view.log.Warn("cannot measure", "file", o.path, "status", crypto.Status(err), "reason", err.Error())
 		return
 	}
-	if size := o.reader.Size(); size != estimate {
+	if size := o.reader.Size(); size != shown {
 		f.view.sizes.put(o.path, o.stamp, size)
-		f.view.log.Info("size corrected", "file", o.path, "estimate", estimate, "size", size)
+		f.view.log.Info("size corrected", "file", o.path, "estimate", shown, "size", size)
 		// Attributes only (offset -1): this read holds locks on the file's pages.
 		f.NotifyContent(-1, 0)
 	}

@@ -54,6 +54,14 @@ func (v *view) plainSize(path string, st *syscall.Stat_t) int64 {
 	return size
 }
 
+// shownSize is the size the kernel was given for this version of the file.
+func (v *view) shownSize(o *opened) int64 {
+	if size, ok := v.sizes.get(o.path, o.stamp); ok {
+		return size
+	}
+	return o.size(o.stamp.size)
+}
+
 // warmParallel is how many files a listing opens at once to find their sizes: the opens wait
 // on the disk (a header and a trailer each), not on the CPU.
 const warmParallel = 8

@@ -20,7 +20,6 @@ type Ahead struct {
 	queue    []*stretch // consecutive stretches from the lowest offset; only the last may be unready
 	fillFrom int64      // where the worker's next stretch starts
 	working  bool       // the worker is running
-	ended    bool       // the worker's last stretch reached the end of the file
 	closed   bool
 }
 
@@ -176,7 +175,6 @@ func (a *Ahead) find(off int64) int {
 // work starts the worker unless it runs. Called with mu held.
 func (a *Ahead) work() {
 	if !a.working && !a.closed {
-		a.ended = false
 		a.working = true
 		go a.prepare()
 	}
@@ -189,7 +187,7 @@ func (a *Ahead) prepare() {
 	defer a.mu.Unlock()
 	defer a.ready.Broadcast()
 	defer func() { a.working = false }()
-	for !a.closed && len(a.queue) < aheadDepth && !a.ended {
+	for !a.closed && len(a.queue) < aheadDepth {
 		buf := aheadBuffers.take()
 		if buf == nil {
 			return
@@ -201,11 +199,13 @@ func (a *Ahead) prepare() {
 		n, err := a.r.ReadAt(buf, s.off) // an error comes again to the direct read past n
 		a.mu.Lock()
 		s.n, s.eof, s.ready = n, err == io.EOF, true
-		a.ended = n < len(buf)
 		if n == 0 {
 			a.retire(s)
 		}
 		a.ready.Broadcast()
+		if n < len(buf) {
+			return // the end of the file, or an error
+		}
 	}
 }
 

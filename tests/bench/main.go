@@ -244,8 +244,13 @@ func throughput(bytes int64, d time.Duration) string {
 func ratio(a, b float64) string { return fmt.Sprintf("%.2fx", a/b) }
 
 func median(ds []time.Duration) time.Duration {
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return ds[len(ds)/2]
+	return medianBy(ds, func(d time.Duration) time.Duration { return d })
+}
+
+// medianBy is the element with the median key (the upper one of an even count).
+func medianBy[T any](xs []T, key func(T) time.Duration) T {
+	sort.Slice(xs, func(i, j int) bool { return key(xs[i]) < key(xs[j]) })
+	return xs[len(xs)/2]
 }
 
 func fileSize(path string) int64 {

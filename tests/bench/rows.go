@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -155,8 +154,7 @@ func (u usage) cpu() time.Duration { return u.mount + u.reader }
 
 // medianUsage is the run with the median wall time.
 func medianUsage(us []usage) usage {
-	sort.Slice(us, func(i, j int) bool { return us[i].wall < us[j].wall })
-	return us[len(us)/2]
+	return medianBy(us, func(u usage) time.Duration { return u.wall })
 }
 
 // reportCPU shows where a mount row's time goes, and the best ratio ours could reach on this

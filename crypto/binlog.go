@@ -146,17 +146,17 @@ func CounterBlock(nonce [8]byte, off int64) [aes.BlockSize]byte {
 // proportion to its length: the counter is computed from the offset.
 type ctrReader struct {
 	src   io.ReaderAt
-	block cipher.Block
+	ctr   *aesCTR
 	nonce [8]byte
 	size  int64
 }
 
 func newCTRReader(src io.ReaderAt, srcSize int64, fileKey []byte, nonce [8]byte) (*ctrReader, error) {
-	block, err := aes.NewCipher(fileKey)
+	ctr, err := newAESCTR(fileKey)
 	if err != nil {
 		return nil, err
 	}
-	return &ctrReader{src: src, block: block, nonce: nonce, size: srcSize - binlogHeaderSize}, nil
+	return &ctrReader{src: src, ctr: ctr, nonce: nonce, size: srcSize - binlogHeaderSize}, nil
 }
 
 func (r *ctrReader) Size() int64 { return r.size }
@@ -198,13 +198,7 @@ func (r *ctrReader) decrypt(p []byte, off int64) (int, error) {
 
 // xorKeyStream decrypts ct, the ciphertext at plaintext offset off, into p.
 func (r *ctrReader) xorKeyStream(p, ct []byte, off int64) {
-	ctr := CounterBlock(r.nonce, off)
-	stream := cipher.NewCTR(r.block, ctr[:])
-	if skip := off % aes.BlockSize; skip != 0 {
-		var discard [aes.BlockSize]byte
-		stream.XORKeyStream(discard[:skip], discard[:skip])
-	}
-	stream.XORKeyStream(p, ct)
+	r.ctr.xorKeyStream(p, ct, CounterBlock(r.nonce, off), int(off%aes.BlockSize))
 }
 
 // openMySQLBinlog checks the header, then the key it names, and returns the plaintext reader.

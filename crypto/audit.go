@@ -3,7 +3,6 @@ package crypto
 import (
 	"bytes"
 	"crypto/aes"
-	"crypto/cipher"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -49,14 +48,14 @@ func (p AuditPassword) Derive(salt []byte) (key, iv []byte, err error) {
 }
 
 // cipher derives a container's AES-256 cipher and IV from its salt.
-func (p AuditPassword) cipher(salt []byte) (cipher.Block, []byte, error) {
+func (p AuditPassword) cipher(salt []byte) (*aesCBC, []byte, error) {
 	key, iv, err := p.Derive(salt)
 	if err != nil {
 		return nil, nil, err
 	}
-	block, err := aes.NewCipher(key)
-	clear(key) // the cipher keeps its own expanded copy
-	return block, iv, err
+	c, err := newAESCBC(key)
+	clear(key) // the cipher keeps its own expanded copies
+	return c, iv, err
 }
 
 // segment is one "Salted__" container of a file.
@@ -65,8 +64,8 @@ type segment struct {
 	ctEnd    int64 // file offset past its last whole cipher block
 	plainOff int64 // where its plaintext starts in the file's joined plaintext
 	plainLen int64
-	block    cipher.Block
-	iv       []byte
+	cbc      *aesCBC
+	iv       [aes.BlockSize]byte
 }
 
 func (s *segment) ctStart() int64 { return s.start + openssl.HeaderSize }
@@ -127,11 +126,11 @@ func (r *cbcReader) newSegment(off int64, pw AuditPassword) (*segment, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: no OpenSSL Salted__ header at byte %d", ErrCorrupt, off)
 	}
-	block, iv, err := pw.cipher(salt)
+	cbc, iv, err := pw.cipher(salt)
 	if err != nil {
 		return nil, err
 	}
-	return &segment{start: off, block: block, iv: iv}, nil
+	return &segment{start: off, cbc: cbc, iv: [aes.BlockSize]byte(iv)}, nil
 }
 
 // checkAuditStart decrypts the first block: a right key gives the start of a gzip stream, or
@@ -141,7 +140,7 @@ func checkAuditStart(src io.ReaderAt, seg *segment) (compressed bool, err error)
 	if _, err := src.ReadAt(ct, seg.ctStart()); err != nil {
 		return false, fmt.Errorf("%w: reading the first cipher block: %v", ErrCorrupt, err)
 	}
-	cipher.NewCBCDecrypter(seg.block, seg.iv).CryptBlocks(ct, ct)
+	seg.cbc.decrypt(ct, ct, seg.iv)
 	switch {
 	case bytes.HasPrefix(ct, gzipMagic):
 		return true, nil
@@ -223,9 +222,9 @@ func (r *cbcReader) paddingBefore(seg *segment, end int64) (int, error) {
 		return 0, err
 	}
 	if len(ct) > aes.BlockSize {
-		iv, ct = ct[:aes.BlockSize], ct[aes.BlockSize:]
+		iv, ct = [aes.BlockSize]byte(ct), ct[aes.BlockSize:]
 	}
-	cipher.NewCBCDecrypter(seg.block, iv).CryptBlocks(ct, ct)
+	seg.cbc.decrypt(ct, ct, iv)
 	return openssl.PaddingLen(ct, aes.BlockSize)
 }
 
@@ -275,9 +274,9 @@ func (r *cbcReader) readRun(p []byte, off int64) (int, error) {
 		return 0, fmt.Errorf("%w: reading cipher blocks at byte %d: %v", ErrCorrupt, from, err)
 	}
 	if firstBlock > 0 {
-		iv, ct = ct[:aes.BlockSize], ct[aes.BlockSize:]
+		iv, ct = [aes.BlockSize]byte(ct), ct[aes.BlockSize:]
 	}
-	cipher.NewCBCDecrypter(seg.block, iv).CryptBlocks(ct, ct)
+	seg.cbc.decrypt(ct, ct, iv)
 	n := copy(p, ct[rel%aes.BlockSize:end-firstBlock*aes.BlockSize])
 	clear(ct) // pooled buffers keep no plaintext between reads
 	return n, nil

@@ -60,14 +60,14 @@ func NewBinlogWriter(w io.Writer, keyID string, master []byte) (io.Writer, error
 func NewAuditWriter(w io.Writer, pw AuditPassword, compress bool) (io.WriteCloser, error) {
 	salt := make([]byte, 8)
 	rand.Read(salt)
-	block, iv, err := pw.cipher(salt)
+	c, iv, err := pw.cipher(salt)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := w.Write(append([]byte(openssl.Magic), salt...)); err != nil {
 		return nil, err
 	}
-	enc := &cbcWriter{w: w, mode: cipher.NewCBCEncrypter(block, iv)}
+	enc := &cbcWriter{w: w, mode: cipher.NewCBCEncrypter(c.block, iv)}
 	if !compress {
 		return enc, nil
 	}

@@ -1,0 +1,43 @@
+package crypto
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+)
+
+// aesCBC decrypts AES-256-CBC. Every plaintext block needs only its own cipher block and the
+// one before it, so where the CPU has vector AES, blocks are decrypted sixteen at a time;
+// crypto/cipher's CBC decrypter does one at a time. The rest, and every other CPU, use
+// crypto/cipher.
+type aesCBC struct {
+	block cipher.Block
+	wide  *roundKeys // decryption schedule; nil where vector AES is not available
+}
+
+func newAESCBC(key []byte) (*aesCBC, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	c := &aesCBC{block: block}
+	if haveWideAES && len(key) == 32 {
+		enc := expandKey256(key)
+		c.wide = decryptionKeys(enc)
+		clear(enc[:])
+	}
+	return c, nil
+}
+
+// decrypt deciphers src, whole blocks that follow the cipher block (or IV) iv, into dst. dst
+// and src may overlap entirely or not at all.
+func (c *aesCBC) decrypt(dst, src []byte, iv [aes.BlockSize]byte) {
+	if blocks := len(src) / aes.BlockSize &^ (wideStep - 1); c.wide != nil && blocks > 0 {
+		n := blocks * aes.BlockSize
+		next := [aes.BlockSize]byte(src[n-aes.BlockSize : n]) // before dst overwrites it
+		cbcDecryptWide(c.wide, &dst[0], &src[0], blocks, &iv)
+		dst, src, iv = dst[n:], src[n:], next
+	}
+	if len(src) > 0 {
+		cipher.NewCBCDecrypter(c.block, iv[:]).CryptBlocks(dst, src)
+	}
+}

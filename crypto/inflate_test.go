@@ -1,0 +1,191 @@
+package crypto
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/klauspost/compress/flate"
+
+	"github.com/mysqllogfs/mysqllogfs/tests/sample"
+)
+
+// deflateSamples are raw deflate streams of many shapes, made by klauspost/compress: every
+// level from stored blocks to Huffman-only, text, noise, runs, and sizes around the window.
+func deflateSamples(t testing.TB) map[string][2][]byte {
+	var audit bytes.Buffer
+	sample.AuditLog(&audit, sample.AuditXML, 3<<20, 1, true)
+	rng := rand.New(rand.NewPCG(5, 6))
+	noise := make([]byte, 200<<10)
+	for i := range noise {
+		noise[i] = byte(rng.Uint32())
+	}
+	inputs := map[string][]byte{
+		"empty":  nil,
+		"byte":   {'x'},
+		"run":    bytes.Repeat([]byte{'a'}, 300<<10),
+		"audit":  audit.Bytes(),
+		"noise":  noise,
+		"window": audit.Bytes()[:inflateWindow+1],
+		"mixed":  append(append(append([]byte(nil), audit.Bytes()[:100<<10]...), noise[:50<<10]...), audit.Bytes()[:400<<10]...),
+	}
+	samples := map[string][2][]byte{}
+	for name, in := range inputs {
+		for _, level := range []int{flate.HuffmanOnly, flate.NoCompression, flate.BestSpeed, 2, 5, flate.DefaultCompression, flate.BestCompression} {
+			var out bytes.Buffer
+			w, err := flate.NewWriter(&out, level)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(in)
+			w.Close()
+			samples[fmt.Sprintf("%s/level%d", name, level)] = [2][]byte{in, out.Bytes()}
+		}
+	}
+	return samples
+}
+
+// trailer follows each stream: the inflater must leave the reader exactly at it.
+const trailer = "TRAILER!"
+
+func inflateAll(compressed []byte, readSize int, cp *inflateCheckpoint, onBlockEnd func(inflateCheckpoint)) ([]byte, *bufio.Reader, error) {
+	start := int64(0)
+	if cp != nil {
+		start = cp.bit / 8
+	}
+	br := bufio.NewReaderSize(bytes.NewReader(append(append([]byte(nil), compressed[start:]...), trailer...)), 4096)
+	f := newInflater(br, cp, onBlockEnd)
+	var out []byte
+	buf := make([]byte, readSize)
+	for {
+		n, err := f.Read(buf)
+		out = append(out, buf[:n]...)
+		if err == io.EOF {
+			return out, br, nil
+		}
+		if err != nil {
+			return out, br, err
+		}
+	}
+}
+
+// TestInflateMatchesKlauspost decodes every sample in several read sizes, checks the output
+// and that the reader is left at the byte after the stream, then resumes from every
+// checkpoint and checks the rest.
+func TestInflateMatchesKlauspost(t *testing.T) {
+	for name, s := range deflateSamples(t) {
+		plain, compressed := s[0], s[1]
+		for _, readSize := range []int{1, 4096, 1 << 20} {
+			if readSize == 1 && len(plain) > 64<<10 {
+				continue
+			}
+			var points []inflateCheckpoint
+			got, br, err := inflateAll(compressed, readSize, nil, func(cp inflateCheckpoint) {
+				cp.window = append([]byte(nil), cp.window...)
+				points = append(points, cp)
+			})
+			if err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("%s, reads of %d: %d bytes, %v; want %d bytes", name, readSize, len(got), err, len(plain))
+			}
+			if rest, _ := io.ReadAll(br); string(rest) != trailer {
+				t.Fatalf("%s: after the stream the reader holds %q, want the trailer", name, rest)
+			}
+			for _, cp := range points {
+				got, _, err := inflateAll(compressed, readSize, &cp, nil)
+				if err != nil || !bytes.Equal(got, plain[cp.uoff:]) {
+					t.Fatalf("%s: resuming at bit %d (output %d): %d bytes, %v", name, cp.bit, cp.uoff, len(got), err)
+				}
+			}
+		}
+	}
+}
+
+// TestInflateTruncated cuts streams short at many places: each gives io.ErrUnexpectedEOF or
+// a deflate error, and what came out before is a prefix of the plaintext.
+func TestInflateTruncated(t *testing.T) {
+	for name, s := range deflateSamples(t) {
+		plain, compressed := s[0], s[1]
+		step := max(1, len(compressed)/200)
+		for cut := 0; cut < len(compressed); cut += step {
+			br := bufio.NewReaderSize(bytes.NewReader(compressed[:cut]), 4096)
+			got, err := io.ReadAll(newInflater(br, nil, nil))
+			if err == nil || !bytes.HasPrefix(plain, got) {
+				t.Fatalf("%s cut at %d: %v, %d bytes (prefix: %v)", name, cut, err, len(got), bytes.HasPrefix(plain, got))
+			}
+			if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, errDeflate) {
+				t.Fatalf("%s cut at %d: %v", name, cut, err)
+			}
+		}
+	}
+}
+
+// TestInflateReadError passes on the reader's own error where the input stops.
+func TestInflateReadError(t *testing.T) {
+	s := deflateSamples(t)["audit/level6"]
+	failing := io.MultiReader(bytes.NewReader(s[1][:len(s[1])/2]), iotestErrReader{})
+	_, err := io.ReadAll(newInflater(bufio.NewReader(failing), nil, nil))
+	if !errors.Is(err, errTestRead) {
+		t.Fatalf("got %v, want the reader's error", err)
+	}
+}
+
+var errTestRead = errors.New("test read error")
+
+type iotestErrReader struct{}
+
+func (iotestErrReader) Read([]byte) (int, error) { return 0, errTestRead }
+
+// FuzzInflate feeds arbitrary bytes: never a panic, and the same verdict and output as
+// klauspost/compress.
+func FuzzInflate(f *testing.F) {
+	for _, s := range deflateSamples(f) {
+		if len(s[1]) < 4096 {
+			f.Add(s[1])
+		}
+	}
+	f.Add([]byte{0x03, 0x00})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, wantErr := io.ReadAll(flate.NewReader(bytes.NewReader(data)))
+		got, err := io.ReadAll(newInflater(bufio.NewReader(bytes.NewReader(data)), nil, nil))
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("ours: %v, klauspost: %v", err, wantErr)
+		}
+		if err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("outputs differ: %d and %d bytes", len(got), len(want))
+		}
+	})
+}
+
+// BenchmarkInflate decodes the deflate data of a 64 MiB audit log with this inflater and
+// with klauspost/compress/flate, side by side, in 1 MiB reads.
+func BenchmarkInflate(b *testing.B) {
+	var plain, compressed bytes.Buffer
+	sample.AuditLog(&plain, sample.AuditXML, 64<<20, 1, true)
+	w, _ := flate.NewWriter(&compressed, flate.DefaultCompression)
+	w.Write(plain.Bytes())
+	w.Close()
+	buf := make([]byte, 1<<20)
+	for _, dec := range []struct {
+		name string
+		open func(*bufio.Reader) io.Reader
+	}{
+		{"mysqllogfs", func(br *bufio.Reader) io.Reader { return newInflater(br, nil, nil) }},
+		{"klauspost", func(br *bufio.Reader) io.Reader { return flate.NewReader(br) }},
+	} {
+		b.Run(dec.name, func(b *testing.B) {
+			b.SetBytes(int64(plain.Len()))
+			for b.Loop() {
+				r := dec.open(bufio.NewReaderSize(bytes.NewReader(compressed.Bytes()), gzipReadBuffer))
+				for {
+					if _, err := r.Read(buf); err != nil {
+						break
+					}
+				}
+			}
+		})
+	}
+}

@@ -18,7 +18,7 @@ func IndexWindowBytes(r *Reader) int64 {
 	var n int64
 	for _, p := range g.points {
 		if p.window != nil {
-			n += int64(len(p.flate.Window))
+			n += int64(len(p.flate.window))
 		}
 	}
 	return n

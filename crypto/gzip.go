@@ -9,8 +9,6 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-
-	"github.com/klauspost/compress/flate"
 )
 
 // gzipReader serves the decompressed bytes of a gzip stream of one or more members at any
@@ -41,10 +39,10 @@ type checkpoint struct {
 	uoff   int64 // uncompressed offset in the whole stream
 	header int64 // compressed offset of the member's gzip header
 	// Inside a member only:
-	deflateStart int64                    // compressed offset of the member's deflate data
-	memberUoff   int64                    // uncompressed offset where the member starts
-	flate        *flate.InflateCheckpoint // relative to deflateStart and memberUoff, with its window
-	window       *window                  // the charge for flate.Window, shared with borrowing indexes
+	deflateStart int64              // compressed offset of the member's deflate data
+	memberUoff   int64              // uncompressed offset where the member starts
+	flate        *inflateCheckpoint // relative to deflateStart and memberUoff, with its window
+	window       *window            // the charge for flate.Window, shared with borrowing indexes
 }
 
 // window counts the indexes holding a checkpoint's window; the last to let go gives its bytes
@@ -265,13 +263,13 @@ func (g *gzipReader) record(cp checkpoint) {
 		return
 	}
 	if cp.flate != nil {
-		for !windows.reserve(int64(len(cp.flate.Window))) {
+		for !windows.reserve(int64(len(cp.flate.window))) {
 			if !g.thin() {
 				return // nothing of ours left to give back: go without this checkpoint
 			}
 		}
 		w := *cp.flate
-		w.Window = append([]byte(nil), w.Window...)
+		w.window = append([]byte(nil), w.window...)
 		cp.flate, cp.window = &w, &window{}
 		cp.window.hold()
 	}
@@ -285,7 +283,7 @@ func (g *gzipReader) thin() bool {
 	dropped := false
 	for i, p := range g.points[1:] {
 		if p.window != nil && i%2 == 0 {
-			p.window.drop(len(p.flate.Window))
+			p.window.drop(len(p.flate.window))
 			dropped = true
 			continue
 		}
@@ -302,7 +300,7 @@ func (g *gzipReader) release() {
 	defer g.mu.Unlock()
 	for _, p := range g.points {
 		if p.window != nil {
-			p.window.drop(len(p.flate.Window))
+			p.window.drop(len(p.flate.window))
 		}
 	}
 	g.points, g.idle = g.points[:1], nil
@@ -344,8 +342,8 @@ type gzCursor struct {
 	g   *gzipReader
 	br  *bufio.Reader
 	cr  *countingReader
-	fr  io.ReadCloser // nil between members
-	pos int64         // uncompressed offset of the next byte the decoder yields
+	fr  *inflater // nil between members
+	pos int64     // uncompressed offset of the next byte the decoder yields
 
 	deflateStart, memberUoff int64
 	crc                      uint32
@@ -359,9 +357,9 @@ func (g *gzipReader) newCursor(cp checkpoint) *gzCursor {
 		c.reposition(cp.header)
 		return c
 	}
-	c.reposition(cp.deflateStart + cp.flate.CompressedOffset)
+	c.reposition(cp.deflateStart + cp.flate.bit/8)
 	c.deflateStart, c.memberUoff = cp.deflateStart, cp.memberUoff
-	c.fr = flate.NewReaderOpts(c.br, flate.WithResumeFrom(*cp.flate), flate.WithEobCallback(c.onBlockEnd))
+	c.fr = newInflater(c.br, cp.flate, c.onBlockEnd)
 	return c
 }
 
@@ -373,11 +371,8 @@ func (c *gzCursor) reposition(coff int64) {
 // compressedPos is the compressed offset of the next unread byte.
 func (c *gzCursor) compressedPos() int64 { return c.cr.base + c.cr.n - int64(c.br.Buffered()) }
 
-func (c *gzCursor) onBlockEnd(cp flate.InflateCheckpoint) {
-	if cp.Final {
-		return
-	}
-	c.g.record(checkpoint{uoff: c.memberUoff + cp.UncompressedOffset, deflateStart: c.deflateStart, memberUoff: c.memberUoff, flate: &cp})
+func (c *gzCursor) onBlockEnd(cp inflateCheckpoint) {
+	c.g.record(checkpoint{uoff: c.memberUoff + cp.uoff, deflateStart: c.deflateStart, memberUoff: c.memberUoff, flate: &cp})
 }
 
 // readAt reads p at off, which is at or after the cursor's position.
@@ -457,7 +452,7 @@ func (c *gzCursor) startMember() error {
 	c.g.record(checkpoint{uoff: c.pos, header: header})
 	c.deflateStart, c.memberUoff = c.compressedPos(), c.pos
 	c.crc, c.crcValid = 0, true
-	c.fr = flate.NewReaderOpts(c.br, flate.WithEobCallback(c.onBlockEnd))
+	c.fr = newInflater(c.br, nil, c.onBlockEnd)
 	return nil
 }
 

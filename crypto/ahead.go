@@ -18,6 +18,7 @@ type Ahead struct {
 	ready    sync.Cond  // a stretch became ready, or the worker stopped
 	end      int64      // where the latest read ends: a read starting here is sequential
 	queue    []*stretch // consecutive stretches from the lowest offset; only the last may be unready
+	spare    [][]byte   // buffers of read-out stretches, for the worker's next ones; not cleared
 	fillFrom int64      // where the worker's next stretch starts
 	working  bool       // the worker is running
 	closed   bool
@@ -105,6 +106,7 @@ func (a *Ahead) follow(off int64, n int) {
 		a.work()
 	default:
 		a.dropReady()
+		a.giveBackSpare() // a random reader reads directly
 	}
 }
 
@@ -188,7 +190,7 @@ func (a *Ahead) prepare() {
 	defer a.ready.Broadcast()
 	defer func() { a.working = false }()
 	for !a.closed && len(a.queue) < aheadDepth {
-		buf := aheadBuffers.take()
+		buf := a.takeBuffer()
 		if buf == nil {
 			return
 		}
@@ -225,7 +227,7 @@ func (a *Ahead) retire(s *stretch) {
 		a.queue = slices.Delete(a.queue, i, i+1)
 	}
 	s.retired = true
-	s.freeUnused()
+	a.freeUnused(s)
 }
 
 // giveBack ends a reply's use of s.
@@ -233,16 +235,44 @@ func (a *Ahead) giveBack(s *stretch) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s.lent--
-	s.freeUnused()
+	a.freeUnused(s)
 }
 
-// freeUnused gives the buffer of a retired stretch back once no reply uses it. Called with
-// the Ahead's mu held.
-func (s *stretch) freeUnused() {
-	if s.retired && s.lent == 0 {
-		clear(s.buf[:s.n]) // no plaintext left in a free buffer
-		aheadBuffers.give(s.buf)
+// freeUnused lets go of the buffer of a retired stretch once no reply uses it: the worker
+// reuses it for this stream's next stretch, or it goes back to the shared budget cleared, so
+// that a free buffer holds no plaintext. Clearing only there saves clearing every stretch of a
+// sequential read. Called with mu held.
+func (a *Ahead) freeUnused(s *stretch) {
+	if !s.retired || s.lent > 0 {
+		return
 	}
+	if !a.closed && len(a.queue)+len(a.spare) < aheadDepth {
+		a.spare = append(a.spare, s.buf)
+		return
+	}
+	clear(s.buf)
+	aheadBuffers.give(s.buf)
+}
+
+// takeBuffer returns a spare buffer of this stream, or one from the shared budget, or nil
+// when all are out. Called with mu held.
+func (a *Ahead) takeBuffer() []byte {
+	if n := len(a.spare); n > 0 {
+		buf := a.spare[n-1]
+		a.spare = a.spare[:n-1]
+		return buf
+	}
+	return aheadBuffers.take()
+}
+
+// giveBackSpare clears the stream's spare buffers and returns them to the shared budget.
+// Called with mu held.
+func (a *Ahead) giveBackSpare() {
+	for _, buf := range a.spare {
+		clear(buf)
+		aheadBuffers.give(buf)
+	}
+	a.spare = nil
 }
 
 // Close stops the worker and gives back every buffer no reply uses.
@@ -254,6 +284,7 @@ func (a *Ahead) Close() {
 		a.ready.Wait()
 	}
 	a.dropReady()
+	a.giveBackSpare()
 }
 
 // aheadBuffers bounds the memory of everything prepared ahead, however many files are read.

@@ -50,6 +50,9 @@ func TestAheadSequentialAndRandomReads(t *testing.T) {
 		if out := crypto.AheadBuffersOut(); out != 0 {
 			t.Fatalf("read size %d: %d buffers still out after Close", size, out)
 		}
+		if crypto.FreeAheadBuffersHoldPlaintext() {
+			t.Fatalf("read size %d: a free buffer still holds plaintext", size)
+		}
 	}
 }
 
@@ -137,6 +140,9 @@ func TestAheadManyStreams(t *testing.T) {
 	wg.Wait()
 	if out := crypto.AheadBuffersOut(); out != 0 {
 		t.Fatalf("%d buffers still out after every stream closed", out)
+	}
+	if crypto.FreeAheadBuffersHoldPlaintext() {
+		t.Fatal("a free buffer still holds plaintext")
 	}
 }
 

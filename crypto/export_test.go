@@ -30,3 +30,18 @@ func AheadBuffersOut() int {
 	defer aheadBuffers.mu.Unlock()
 	return aheadBuffers.out
 }
+
+// FreeAheadBuffersHoldPlaintext reports, for tests, whether a read-ahead buffer back in the
+// shared budget still holds a nonzero byte.
+func FreeAheadBuffersHoldPlaintext() bool {
+	aheadBuffers.mu.Lock()
+	defer aheadBuffers.mu.Unlock()
+	for _, buf := range aheadBuffers.free {
+		for _, b := range buf {
+			if b != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -56,7 +56,7 @@ type inflateCheckpoint struct {
 
 const (
 	inflateWindow = 32 << 10
-	inflateOutput = 256 << 10 // decoded per step before the output is handed out
+	inflateOutput = 128 << 10 // decoded per step before the output is handed out
 	maxMatch      = 258
 	copySlack     = 8 // matches are copied in 8-byte words and may write this far past their end
 )

@@ -13,6 +13,9 @@ import (
 // a decryption schedule, uses them.
 type roundKeys [15][aes.BlockSize]byte
 
+// wideStep is how many blocks the vector paths take at least, and a multiple of what they take.
+const wideStep = 4
+
 // expandKey256 is the AES-256 key schedule of FIPS-197 section 5.2.
 func expandKey256(key []byte) *roundKeys {
 	var w [60]uint32

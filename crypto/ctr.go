@@ -60,9 +60,6 @@ func (c *aesCTR) narrow(dst, src []byte, ctr [aes.BlockSize]byte, skip int) {
 	stream.XORKeyStream(dst, src)
 }
 
-// wideStep is how many blocks the vector path takes at least, and a multiple of what it takes.
-const wideStep = 4
-
 func counterBlock(hi, lo uint64) [aes.BlockSize]byte {
 	var b [aes.BlockSize]byte
 	binary.BigEndian.PutUint64(b[:8], hi)

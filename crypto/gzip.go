@@ -42,7 +42,7 @@ type checkpoint struct {
 	deflateStart int64              // compressed offset of the member's deflate data
 	memberUoff   int64              // uncompressed offset where the member starts
 	flate        *inflateCheckpoint // relative to deflateStart and memberUoff, with its window
-	window       *window            // the charge for flate.Window, shared with borrowing indexes
+	window       *window            // the charge for flate.window, shared with borrowing indexes
 }
 
 // window counts the indexes holding a checkpoint's window; the last to let go gives its bytes

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
+	"testing/iotest"
 
 	"github.com/klauspost/compress/flate"
 
@@ -126,7 +127,7 @@ func TestInflateTruncated(t *testing.T) {
 // TestInflateReadError passes on the reader's own error where the input stops.
 func TestInflateReadError(t *testing.T) {
 	s := deflateSamples(t)["audit/level6"]
-	failing := io.MultiReader(bytes.NewReader(s[1][:len(s[1])/2]), iotestErrReader{})
+	failing := io.MultiReader(bytes.NewReader(s[1][:len(s[1])/2]), iotest.ErrReader(errTestRead))
 	_, err := io.ReadAll(newInflater(bufio.NewReader(failing), nil, nil))
 	if !errors.Is(err, errTestRead) {
 		t.Fatalf("got %v, want the reader's error", err)
@@ -134,10 +135,6 @@ func TestInflateReadError(t *testing.T) {
 }
 
 var errTestRead = errors.New("test read error")
-
-type iotestErrReader struct{}
-
-func (iotestErrReader) Read([]byte) (int, error) { return 0, errTestRead }
 
 // FuzzInflate feeds arbitrary bytes: never a panic, and the same verdict and output as
 // klauspost/compress.

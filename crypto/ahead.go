@@ -241,12 +241,14 @@ func (a *Ahead) giveBack(s *stretch) {
 // freeUnused lets go of the buffer of a retired stretch once no reply uses it: the worker
 // reuses it for this stream's next stretch, or it goes back to the shared budget cleared, so
 // that a free buffer holds no plaintext. Clearing only there saves clearing every stretch of a
-// sequential read. Called with mu held.
+// sequential read. A stream keeps one buffer more than its queue holds: by the time the reply
+// of a stretch has been sent, the worker has already refilled the queue, and the buffer comes
+// back for the stretch after that. Called with mu held.
 func (a *Ahead) freeUnused(s *stretch) {
 	if !s.retired || s.lent > 0 {
 		return
 	}
-	if !a.closed && len(a.queue)+len(a.spare) < aheadDepth {
+	if !a.closed && len(a.queue)+len(a.spare) <= aheadDepth {
 		a.spare = append(a.spare, s.buf)
 		return
 	}

@@ -295,13 +295,9 @@ var aheadBuffers = bufferBudget{limit: 8}
 type bufferBudget struct {
 	mu    sync.Mutex
 	free  [][]byte
-	fresh []byte // allocated, not yet handed out
 	out   int
 	limit int
 }
-
-// hugePageSize is the size of a transparent huge page on x86-64 and arm64 (4 KiB pages).
-const hugePageSize = 2 << 20
 
 // take returns a buffer of aheadSize bytes, or nil when all are out.
 func (b *bufferBudget) take() []byte {
@@ -316,12 +312,7 @@ func (b *bufferBudget) take() []byte {
 		b.free = b.free[:n-1]
 		return buf
 	}
-	if len(b.fresh) == 0 {
-		b.fresh = allocateHuge(hugePageSize) // two buffers
-	}
-	buf := b.fresh[:aheadSize:aheadSize]
-	b.fresh = b.fresh[aheadSize:]
-	return buf
+	return make([]byte, aheadSize)
 }
 
 func (b *bufferBudget) give(buf []byte) {

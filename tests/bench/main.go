@@ -4,7 +4,8 @@
 //	go run ./tests/bench [-dir DIR] [-only C1,P1,...]
 //
 // It builds mysqllogfs, generates the data once into DIR (kept for later runs), mounts what it
-// measures, and unmounts it. Run it as root (mounts without fusermount3, drops page caches).
+// measures, and unmounts it. Run it as root (mounts without fusermount3, locks its sources in
+// memory, drops page caches).
 package main
 
 import (

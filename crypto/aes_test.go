@@ -10,15 +10,20 @@ import (
 	"testing"
 )
 
+// fillRandom fills b from rng and returns it.
+func fillRandom(rng *rand.Rand, b []byte) []byte {
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
 // TestAESCTRMatchesCryptoCipher compares both paths of aesCTR, the vector one where this CPU
 // has it, with crypto/cipher's CTR: every start within a block, lengths around the vector
 // step, counters about to carry into the high half, and dst overlapping src.
 func TestAESCTRMatchesCryptoCipher(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	key := make([]byte, 32)
-	for i := range key {
-		key[i] = byte(rng.Uint32())
-	}
+	key := fillRandom(rng, make([]byte, 32))
 	fast, err := newAESCTR(key)
 	if err != nil {
 		t.Fatal(err)
@@ -28,10 +33,7 @@ func TestAESCTRMatchesCryptoCipher(t *testing.T) {
 	}
 	t.Logf("vector AES path: %v", fast.wide != nil)
 	plain := &aesCTR{block: fast.block}
-	src := make([]byte, 5000)
-	for i := range src {
-		src[i] = byte(rng.Uint32())
-	}
+	src := fillRandom(rng, make([]byte, 5000))
 	lows := []uint64{0, 7, math.MaxUint64 - 70, math.MaxUint64 - 3, math.MaxUint64}
 	for _, c := range []*aesCTR{fast, plain} {
 		for _, lo := range lows {
@@ -119,13 +121,8 @@ func benchmarkBothPaths(b *testing.B, haveVector bool, vector, cryptoCipher func
 // decrypter: lengths around the vector steps, in place and not.
 func TestAESCBCMatchesCryptoCipher(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	key, iv := make([]byte, 32), [aes.BlockSize]byte{}
-	for i := range key {
-		key[i] = byte(rng.Uint32())
-	}
-	for i := range iv {
-		iv[i] = byte(rng.Uint32())
-	}
+	key := fillRandom(rng, make([]byte, 32))
+	iv := [aes.BlockSize]byte(fillRandom(rng, make([]byte, aes.BlockSize)))
 	fast, err := newAESCBC(key)
 	if err != nil {
 		t.Fatal(err)
@@ -133,10 +130,7 @@ func TestAESCBCMatchesCryptoCipher(t *testing.T) {
 	if haveWideAES && fast.wide == nil {
 		t.Fatal("this CPU has vector AES but the fast path is off")
 	}
-	src := make([]byte, 80*aes.BlockSize)
-	for i := range src {
-		src[i] = byte(rng.Uint32())
-	}
+	src := fillRandom(rng, make([]byte, 80*aes.BlockSize))
 	for _, c := range []*aesCBC{fast, {block: fast.block}} {
 		for blocks := range 80 {
 			ct := src[:blocks*aes.BlockSize]

@@ -20,11 +20,7 @@ import (
 func deflateSamples(t testing.TB) map[string][2][]byte {
 	var audit bytes.Buffer
 	sample.AuditLog(&audit, sample.AuditXML, 3<<20, 1, true)
-	rng := rand.New(rand.NewPCG(5, 6))
-	noise := make([]byte, 200<<10)
-	for i := range noise {
-		noise[i] = byte(rng.Uint32())
-	}
+	noise := fillRandom(rand.New(rand.NewPCG(5, 6)), make([]byte, 200<<10))
 	inputs := map[string][]byte{
 		"empty":  nil,
 		"byte":   {'x'},

@@ -6,13 +6,23 @@ import (
 	"sync"
 )
 
-// Ahead serves one stream of sequential reads from plaintext prepared in the background:
-// while the data of one read travels to the reading program, a worker decrypts (and
-// inflates) the stretches that follow on another core. Reads elsewhere go straight to the
-// underlying reader. An Ahead belongs to one stream of reads, such as one open file
-// description; the kernel may send several of its reads at once.
+// Ahead serves one stream of reads, such as one open file description; the kernel may send
+// several of its reads at once.
+//
+// For a compressed log, which decodes only in order, it serves sequential reads from
+// plaintext prepared in the background: while the data of one read travels to the reading
+// program, a worker decrypts and inflates the stretches that follow on another core. Reads
+// elsewhere go straight to the underlying reader.
+//
+// A reader that costs the same at any offset (a binlog's CTR) is read directly, on the
+// goroutine that serves the read, into a buffer lent from the same budget. A worker would
+// only move the work to the other core and the plaintext with it: measured through the mount
+// (1 GiB binlog, dd bs=1M, 12 rounds), the worker used 544 ms of mount CPU against 409 ms
+// for direct reads on huge-page buffers, and was slower. Two reads in flight, which the
+// mount's readahead window asks the kernel for, keep both cores busy instead.
 type Ahead struct {
-	r io.ReaderAt
+	r      io.ReaderAt
+	direct bool
 
 	mu       sync.Mutex
 	ready    sync.Cond  // a stretch became ready, or the worker stopped
@@ -44,9 +54,9 @@ const (
 	aheadDepth = 3
 )
 
-// NewAhead returns an Ahead reading from r.
-func NewAhead(r io.ReaderAt) *Ahead {
-	a := &Ahead{r: r}
+// NewAhead returns an Ahead reading from r; direct says r costs the same at any offset.
+func NewAhead(r io.ReaderAt, direct bool) *Ahead {
+	a := &Ahead{r: r, direct: direct}
 	a.ready.L = &a.mu
 	return a
 }
@@ -66,6 +76,9 @@ func (a *Ahead) ReadAt(p []byte, off int64) (int, error) {
 // returns are either p's own or prepared ones, valid until done is called. Like ReadAt, it
 // returns fewer than len(p) bytes only with an error, io.EOF at the end.
 func (a *Ahead) Read(p []byte, off int64) (b []byte, done func(), err error) {
+	if a.direct {
+		return a.readLent(p, off)
+	}
 	a.mu.Lock()
 	a.follow(off, len(p))
 	if s := a.await(off); s != nil && s.holds(off, len(p)) {
@@ -90,6 +103,27 @@ func (a *Ahead) Read(p []byte, off int64) (b []byte, done func(), err error) {
 		n += k
 	}
 	return p[:n], func() {}, err
+}
+
+// readLent reads into a buffer of the stream or the budget, which the reply is sent from
+// (a huge page: cheaper for the kernel to fill and to pin than the reply buffer of go-fuse),
+// or into p when none is free.
+func (a *Ahead) readLent(p []byte, off int64) ([]byte, func(), error) {
+	a.mu.Lock()
+	buf := a.takeBuffer()
+	a.mu.Unlock()
+	if buf == nil {
+		n, err := a.r.ReadAt(p, off)
+		return p[:n], func() {}, err
+	}
+	s := &stretch{buf: buf, lent: 1, retired: true}
+	if len(p) > len(buf) { // larger than any request the kernel sends
+		a.giveBack(s)
+		n, err := a.r.ReadAt(p, off)
+		return p[:n], func() {}, err
+	}
+	n, err := a.r.ReadAt(buf[:len(p)], off)
+	return buf[:n], func() { a.giveBack(s) }, err
 }
 
 // follow notes a read of n bytes at off. A sequential reader the worker is not serving has
@@ -295,9 +329,13 @@ var aheadBuffers = bufferBudget{limit: 8}
 type bufferBudget struct {
 	mu    sync.Mutex
 	free  [][]byte
+	fresh []byte // allocated, not yet handed out
 	out   int
 	limit int
 }
+
+// hugePageSize is the size of a transparent huge page on x86-64 and arm64 (4 KiB pages).
+const hugePageSize = 2 << 20
 
 // take returns a buffer of aheadSize bytes, or nil when all are out.
 func (b *bufferBudget) take() []byte {
@@ -312,7 +350,12 @@ func (b *bufferBudget) take() []byte {
 		b.free = b.free[:n-1]
 		return buf
 	}
-	return make([]byte, aheadSize)
+	if len(b.fresh) == 0 {
+		b.fresh = allocateHuge(hugePageSize) // two buffers
+	}
+	buf := b.fresh[:aheadSize:aheadSize]
+	b.fresh = b.fresh[aheadSize:]
+	return buf
 }
 
 func (b *bufferBudget) give(buf []byte) {

@@ -37,22 +37,70 @@ func readAtChecked(t *testing.T, a io.ReaderAt, want []byte, off int64, size int
 
 func TestAheadSequentialAndRandomReads(t *testing.T) {
 	data := randomBytes(5<<20+12345, 1)
-	for _, size := range []int{4096, 128 << 10, 1 << 20, 1<<20 + 1, 3 << 20} {
-		a := crypto.NewAhead(bytes.NewReader(data))
-		for off := int64(0); off < int64(len(data))+int64(size); off += int64(size) {
-			readAtChecked(t, a, data, off, size)
+	for _, direct := range []bool{false, true} {
+		for _, size := range []int{4096, 128 << 10, 1 << 20, 1<<20 + 1, 3 << 20} {
+			sequentialAndRandomReads(t, crypto.NewAhead(bytes.NewReader(data), direct), data, size)
 		}
-		// Back to the start, a jump, and sequential again from there.
-		for _, off := range []int64{0, 3 << 20, 17, 2<<20 + 5, 2<<20 + 5 + int64(size)} {
-			readAtChecked(t, a, data, off, size)
+	}
+}
+
+// sequentialAndRandomReads reads all of data through a in reads of size, then jumps about.
+func sequentialAndRandomReads(t *testing.T, a *crypto.Ahead, data []byte, size int) {
+	t.Helper()
+	for off := int64(0); off < int64(len(data))+int64(size); off += int64(size) {
+		readAtChecked(t, a, data, off, size)
+	}
+	// Back to the start, a jump, and sequential again from there.
+	for _, off := range []int64{0, 3 << 20, 17, 2<<20 + 5, 2<<20 + 5 + int64(size)} {
+		readAtChecked(t, a, data, off, size)
+	}
+	a.Close()
+	if out := crypto.AheadBuffersOut(); out != 0 {
+		t.Fatalf("read size %d: %d buffers still out after Close", size, out)
+	}
+	if crypto.FreeAheadBuffersHoldPlaintext() {
+		t.Fatalf("read size %d: a free buffer still holds plaintext", size)
+	}
+}
+
+// A direct Ahead reads on the caller's goroutine into buffers lent from the budget, and into
+// the caller's own buffer once the budget is spent; a buffer given back is reused, and none
+// stays out after Close.
+func TestAheadDirectReadsLendBuffers(t *testing.T) {
+	data := randomBytes(12<<20, 3)
+	a := crypto.NewAhead(bytes.NewReader(data), true)
+	const size = 1 << 20
+	var dones []func()
+	lent := 0
+	for i := range 12 {
+		p := make([]byte, size)
+		b, done, err := a.Read(p, int64(i)*size)
+		if err != nil || !bytes.Equal(b, data[i*size:(i+1)*size]) {
+			t.Fatalf("read %d: %d bytes, error %v, or wrong bytes", i, len(b), err)
 		}
-		a.Close()
-		if out := crypto.AheadBuffersOut(); out != 0 {
-			t.Fatalf("read size %d: %d buffers still out after Close", size, out)
+		if &b[0] != &p[0] {
+			lent++
 		}
-		if crypto.FreeAheadBuffersHoldPlaintext() {
-			t.Fatalf("read size %d: a free buffer still holds plaintext", size)
-		}
+		dones = append(dones, done)
+	}
+	if lent != crypto.AheadBufferLimit() {
+		t.Fatalf("%d of 12 reads held at once were lent a buffer, want the budget's %d", lent, crypto.AheadBufferLimit())
+	}
+	for _, done := range dones {
+		done()
+	}
+	p := make([]byte, size)
+	b, done, _ := a.Read(p, 5)
+	if &b[0] == &p[0] || !bytes.Equal(b, data[5:5+size]) {
+		t.Fatalf("a read after the buffers came back was not lent one, or got wrong bytes")
+	}
+	done()
+	a.Close()
+	if out := crypto.AheadBuffersOut(); out != 0 {
+		t.Fatalf("%d buffers still out after Close", out)
+	}
+	if crypto.FreeAheadBuffersHoldPlaintext() {
+		t.Fatalf("a free buffer still holds plaintext")
 	}
 }
 
@@ -60,7 +108,7 @@ func TestAheadSequentialAndRandomReads(t *testing.T) {
 // order.
 func TestAheadConcurrentReads(t *testing.T) {
 	data := randomBytes(9<<20+777, 2)
-	a := crypto.NewAhead(bytes.NewReader(data))
+	a := crypto.NewAhead(bytes.NewReader(data), false)
 	defer a.Close()
 	const size = 1 << 20
 	for off := int64(0); off < int64(len(data)); off += 2 * size {
@@ -99,7 +147,7 @@ func (f failingReader) ReadAt(p []byte, off int64) (int, error) {
 func TestAheadReportsTheReadersError(t *testing.T) {
 	data := randomBytes(6<<20, 3)
 	bad := int64(4<<20 + 100)
-	a := crypto.NewAhead(failingReader{bytes.NewReader(data), bad})
+	a := crypto.NewAhead(failingReader{bytes.NewReader(data), bad}, false)
 	defer a.Close()
 	p := make([]byte, 1<<20)
 	var err error
@@ -124,7 +172,7 @@ func TestAheadManyStreams(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a := crypto.NewAhead(bytes.NewReader(data))
+			a := crypto.NewAhead(bytes.NewReader(data), false)
 			defer a.Close()
 			size := 64<<10 + i*4096
 			for off := int64(0); off < int64(len(data)); off += int64(size) {
@@ -150,7 +198,7 @@ func TestAheadManyStreams(t *testing.T) {
 // when the stream moves on and the stretch they came from retires.
 func TestAheadReadLendsPreparedBytes(t *testing.T) {
 	data := randomBytes(7<<20+4321, 6)
-	a := crypto.NewAhead(bytes.NewReader(data))
+	a := crypto.NewAhead(bytes.NewReader(data), false)
 	const size = 1 << 20
 	type reply struct {
 		off  int64

@@ -31,6 +31,9 @@ func AheadBuffersOut() int {
 	return aheadBuffers.out
 }
 
+// AheadBufferLimit is, for tests, how many read-ahead buffers the budget allows.
+func AheadBufferLimit() int { return aheadBuffers.limit }
+
 // FreeAheadBuffersHoldPlaintext reports, for tests, whether a read-ahead buffer back in the
 // shared budget still holds a nonzero byte.
 func FreeAheadBuffersHoldPlaintext() bool {

@@ -75,7 +75,7 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		f.view.readers.put(o)
 		return nil, 0, toErrno(o.err)
 	}
-	return &handle{file: f, opened: o, ahead: crypto.NewAhead(o.reader)}, f.cacheFlags(o.stamp), 0
+	return &handle{file: f, opened: o, ahead: crypto.NewAhead(o.reader, !o.reader.Compressed)}, f.cacheFlags(o.stamp), 0
 }
 
 // cacheFlags lets the kernel keep the plaintext it has cached from an earlier open when the
@@ -171,7 +171,7 @@ func (h *handle) reader(end int64) (*opened, *crypto.Ahead) {
 			if o.err == nil && o.stamp.ino == h.opened.stamp.ino && o != h.opened {
 				h.ahead.Close()
 				h.file.view.readers.put(h.opened)
-				h.opened, h.ahead = o, crypto.NewAhead(o.reader)
+				h.opened, h.ahead = o, crypto.NewAhead(o.reader, !o.reader.Compressed)
 			} else {
 				h.file.view.readers.put(o)
 			}

@@ -34,7 +34,7 @@ func Mount(source, mountpoint string, opts Options, allowOther bool) (*fuse.Serv
 		// One line: go-fuse's message may carry fusermount's output.
 		return nil, fmt.Errorf("mount on %s: %s%s", mountpoint, strings.Join(strings.Fields(err.Error()), " "), mountHint(err))
 	}
-	if err := SetReadahead(mountpoint, MaxRequest); err != nil {
+	if err := SetReadahead(mountpoint, ReadaheadWindow); err != nil {
 		opts.logger().Debug("readahead left at the kernel's default", "reason", err.Error())
 	}
 	return server, nil
@@ -42,7 +42,8 @@ func Mount(source, mountpoint string, opts Options, allowOther bool) (*fuse.Serv
 
 // SetReadahead sets the kernel's readahead window for a FUSE mount. The kernel starts FUSE
 // mounts at 128 KiB and lets the filesystem only lower that, so sequential reads arrive as
-// 128 KiB requests; a window of MaxRequest lets them arrive whole. Only root may change it.
+// 128 KiB requests; a window of ReadaheadWindow lets them arrive whole, two at a time. Only
+// root may change it.
 //
 // The device is looked up in /proc/self/mountinfo, not with stat: a stat of the mountpoint
 // would be a request from the filesystem's own process to itself, which leaves the process

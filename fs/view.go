@@ -65,6 +65,11 @@ func NewRoot(source string, opts Options) (gofs.InodeEmbedder, error) {
 // MaxRequest is the largest read the kernel sends: large requests amortise the round trip.
 const MaxRequest = 1 << 20
 
+// ReadaheadWindow is how far ahead of a sequential reader the kernel asks: two requests, which
+// the mount serves at once on two cores. (A binlog is read on the goroutine of each request;
+// with a window of one request, one core decrypted while the other waited.)
+const ReadaheadWindow = 2 * MaxRequest
+
 // MountOptions are the go-fuse options a view is mounted with.
 func MountOptions(source string, allowOther bool) *gofs.Options {
 	timeout := CacheTimeout

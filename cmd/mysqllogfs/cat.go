@@ -49,7 +49,7 @@ func catFile(out io.Writer, path string, keys keysrc.Source, buf []byte) error {
 		return err
 	}
 	defer f.Close()
-	ahead := crypto.NewAhead(f) // decrypting the next chunk while this one is written
+	ahead := crypto.NewAhead(f, false) // decrypting the next chunk while this one is written
 	defer ahead.Close()
 	// Hide the writer's ReadFrom: *os.File's would copy in 32 KiB steps instead of buf's.
 	_, err = io.CopyBuffer(struct{ io.Writer }{out}, io.NewSectionReader(ahead, 0, 1<<62), buf)

@@ -347,7 +347,7 @@ func runLoopback(src, mnt string) {
 	// fails, logs a line and falls back to pread and write. The baseline goes there directly.
 	server, err := gofs.Mount(mnt, root, opts)
 	check(err)
-	check(fs.SetReadahead(mnt, fs.MaxRequest)) // the same request sizes as mysqllogfs
+	check(fs.SetReadahead(mnt, fs.ReadaheadWindow)) // the same requests, as many at once, as mysqllogfs
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	go func() { <-signals; server.Unmount() }()

@@ -18,8 +18,7 @@ import (
 // goroutine that serves the read, into a buffer lent from the same budget. A worker would
 // only move the work to the other core and the plaintext with it: measured through the mount
 // (1 GiB binlog, dd bs=1M, 12 rounds), the worker used 544 ms of mount CPU against 409 ms
-// for direct reads on huge-page buffers, and was slower. Two reads in flight, which the
-// mount's readahead window asks the kernel for, keep both cores busy instead.
+// for direct reads on huge-page buffers, and was slower.
 type Ahead struct {
 	r      io.ReaderAt
 	direct bool

@@ -42,8 +42,8 @@ func Mount(source, mountpoint string, opts Options, allowOther bool) (*fuse.Serv
 
 // SetReadahead sets the kernel's readahead window for a FUSE mount. The kernel starts FUSE
 // mounts at 128 KiB and lets the filesystem only lower that, so sequential reads arrive as
-// 128 KiB requests; a window of ReadaheadWindow lets them arrive whole, two at a time. Only
-// root may change it.
+// 128 KiB requests; a window of ReadaheadWindow lets them arrive whole. Only root may change
+// it.
 //
 // The device is looked up in /proc/self/mountinfo, not with stat: a stat of the mountpoint
 // would be a request from the filesystem's own process to itself, which leaves the process

@@ -17,8 +17,8 @@ import (
 // A reader that costs the same at any offset (a binlog's CTR) is read directly, on the
 // goroutine that serves the read, into a buffer lent from the same budget. A worker would
 // only move the work to the other core and the plaintext with it: measured through the mount
-// (1 GiB binlog, dd bs=1M, 12 rounds), the worker used 544 ms of mount CPU against 409 ms
-// for direct reads on huge-page buffers, and was slower.
+// (1 GiB binlog, dd bs=1M, 12 rounds), the worker used 544 ms of mount CPU against 416 ms
+// for direct reads on huge-page buffers, and was slower (2286 against 2416 MB/s).
 type Ahead struct {
 	r      io.ReaderAt
 	direct bool
@@ -48,11 +48,12 @@ type stretch struct {
 const (
 	// aheadSize is the size of a stretch: the largest read the kernel sends a FUSE server.
 	aheadSize = 1 << 20
-	// aheadDepth is how many stretches one stream prepares: the kernel keeps up to four reads
-	// of a sequential reader in flight (its readahead window of two, and the next window,
-	// asked for as the reader enters this one), and the worker should not fall behind any.
-	// With three, about 300 of the 1,024 reads of a 1 GiB compressed log came before the
-	// worker was within reach and were decoded a second time.
+	// aheadDepth is how many stretches one stream prepares: the kernel keeps a sequential
+	// reader's current readahead window and the next one in flight, and the worker should
+	// not fall behind any of those reads. With a window of two requests (tried; see
+	// fs.ReadaheadWindow) that is four reads, and with three stretches about 300 of the
+	// 1,024 reads of a 1 GiB compressed log came before the worker was within reach and were
+	// decoded a second time. With today's window of one request, four leaves a stretch spare.
 	aheadDepth = 4
 )
 
@@ -111,19 +112,17 @@ func (a *Ahead) Read(p []byte, off int64) (b []byte, done func(), err error) {
 // (a huge page: cheaper for the kernel to fill and to pin than the reply buffer of go-fuse),
 // or into p when none is free.
 func (a *Ahead) readLent(p []byte, off int64) ([]byte, func(), error) {
-	a.mu.Lock()
-	buf := a.takeBuffer()
-	a.mu.Unlock()
+	var buf []byte
+	if len(p) <= aheadSize { // always, for requests the kernel sends
+		a.mu.Lock()
+		buf = a.takeBuffer()
+		a.mu.Unlock()
+	}
 	if buf == nil {
 		n, err := a.r.ReadAt(p, off)
 		return p[:n], func() {}, err
 	}
 	s := &stretch{buf: buf, lent: 1, retired: true}
-	if len(p) > len(buf) { // larger than any request the kernel sends
-		a.giveBack(s)
-		n, err := a.r.ReadAt(p, off)
-		return p[:n], func() {}, err
-	}
 	n, err := a.r.ReadAt(buf[:len(p)], off)
 	return buf[:n], func() { a.giveBack(s) }, err
 }

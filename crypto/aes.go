@@ -3,6 +3,7 @@ package crypto
 import (
 	"crypto/aes"
 	"encoding/binary"
+	"fmt"
 	"math/bits"
 )
 
@@ -15,6 +16,29 @@ type roundKeys [15][aes.BlockSize]byte
 
 // wideStep is how many blocks the vector paths take at least, and a multiple of what they take.
 const wideStep = 4
+
+// vectorAES is one width of vector AES: its CTR and CBC-decryption loops over AES-256.
+type vectorAES struct {
+	bits       int
+	ctrXOR     func(rk *roundKeys, dst, src *byte, blocks int, lanes *[8]uint64)
+	cbcDecrypt func(rk *roundKeys, dst, src *byte, blocks int, iv *[16]byte)
+}
+
+// name says which path vec is, for tests and benchmarks: its width, or crypto/cipher for nil.
+func (vec *vectorAES) name() string {
+	if vec == nil {
+		return "crypto-cipher"
+	}
+	return fmt.Sprintf("vaes%d", vec.bits)
+}
+
+// fastestVectorAES is the widest vector AES this CPU runs, nil where it has none.
+func fastestVectorAES() *vectorAES {
+	if len(vectorAESes) == 0 {
+		return nil
+	}
+	return vectorAESes[0]
+}
 
 // expandKey256 is the AES-256 key schedule of FIPS-197 section 5.2.
 func expandKey256(key []byte) *roundKeys {

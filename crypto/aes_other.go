@@ -2,12 +2,5 @@
 
 package crypto
 
-const haveWideAES = false
-
-func ctrXORWide(rk *roundKeys, dst, src *byte, blocks int, lanes *[8]uint64) {
-	panic("unreachable: no vector AES on this platform")
-}
-
-func cbcDecryptWide(rk *roundKeys, dst, src *byte, blocks int, iv *[16]byte) {
-	panic("unreachable: no vector AES on this platform")
-}
+// vectorAESes is empty: vector AES is written for amd64 only; crypto/cipher serves the rest.
+var vectorAESes []*vectorAES

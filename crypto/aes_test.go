@@ -18,9 +18,9 @@ func fillRandom(rng *rand.Rand, b []byte) []byte {
 	return b
 }
 
-// TestAESCTRMatchesCryptoCipher compares both paths of aesCTR, the vector one where this CPU
-// has it, with crypto/cipher's CTR: every start within a block, lengths around the vector
-// step, counters about to carry into the high half, and dst overlapping src.
+// TestAESCTRMatchesCryptoCipher compares every path of aesCTR, each width of vector AES this
+// CPU runs and crypto/cipher's, with crypto/cipher's CTR: every start within a block, lengths
+// around the vector step, counters about to carry into the high half, and dst overlapping src.
 func TestAESCTRMatchesCryptoCipher(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	key := fillRandom(rng, make([]byte, 32))
@@ -28,14 +28,17 @@ func TestAESCTRMatchesCryptoCipher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if haveWideAES && fast.wide == nil {
+	if fast.vec != fastestVectorAES() {
 		t.Fatal("this CPU has vector AES but the fast path is off")
 	}
-	t.Logf("vector AES path: %v", fast.wide != nil)
-	plain := &aesCTR{block: fast.block}
+	paths := []*aesCTR{{block: fast.block}}
+	for _, vec := range vectorAESes {
+		paths = append(paths, &aesCTR{block: fast.block, vec: vec, wide: expandKey256(key)})
+	}
+	t.Logf("vector AES widths: %v", vectorWidths())
 	src := fillRandom(rng, make([]byte, 5000))
 	lows := []uint64{0, 7, math.MaxUint64 - 70, math.MaxUint64 - 3, math.MaxUint64}
-	for _, c := range []*aesCTR{fast, plain} {
+	for _, c := range paths {
 		for _, lo := range lows {
 			for _, n := range []int{0, 1, 15, 16, 17, 63, 64, 65, 255, 256, 257, 1000, 4096, 5000} {
 				for skip := range aes.BlockSize {
@@ -49,12 +52,12 @@ func TestAESCTRMatchesCryptoCipher(t *testing.T) {
 					got := make([]byte, n)
 					c.xorKeyStream(got, src[:n], ctr, skip)
 					if !bytes.Equal(got, want) {
-						t.Fatalf("wide=%v low=%#x n=%d skip=%d: keystream differs from crypto/cipher", c.wide != nil, lo, n, skip)
+						t.Fatalf("%s low=%#x n=%d skip=%d: keystream differs from crypto/cipher", c.vec.name(), lo, n, skip)
 					}
 					inPlace := append([]byte(nil), src[:n]...)
 					c.xorKeyStream(inPlace, inPlace, ctr, skip)
 					if !bytes.Equal(inPlace, want) {
-						t.Fatalf("wide=%v low=%#x n=%d skip=%d: in-place result differs", c.wide != nil, lo, n, skip)
+						t.Fatalf("%s low=%#x n=%d skip=%d: in-place result differs", c.vec.name(), lo, n, skip)
 					}
 				}
 			}
@@ -84,37 +87,45 @@ func TestExpandKey256(t *testing.T) {
 	}
 }
 
-// BenchmarkAESCTR decrypts 1 MiB, as one large binlog read does, with the vector path and with
-// crypto/cipher's CTR side by side.
+// BenchmarkAESCTR decrypts 1 MiB, as one large binlog read does, with each width of vector AES
+// this CPU runs and with crypto/cipher's CTR side by side.
 func BenchmarkAESCTR(b *testing.B) {
-	fast, err := newAESCTR(make([]byte, 32))
+	key := make([]byte, 32)
+	block, err := aes.NewCipher(key)
 	if err != nil {
 		b.Fatal(err)
 	}
-	plain := &aesCTR{block: fast.block}
-	benchmarkBothPaths(b, fast.wide != nil,
-		func(buf []byte) { fast.xorKeyStream(buf, buf, [aes.BlockSize]byte{}, 0) },
-		func(buf []byte) { plain.xorKeyStream(buf, buf, [aes.BlockSize]byte{}, 0) })
+	benchmarkEveryPath(b, func(vec *vectorAES) func([]byte) {
+		c := &aesCTR{block: block}
+		if vec != nil {
+			c.vec, c.wide = vec, expandKey256(key)
+		}
+		return func(buf []byte) { c.xorKeyStream(buf, buf, [aes.BlockSize]byte{}, 0) }
+	})
 }
 
-// benchmarkBothPaths runs the vector path (where this CPU has it) and crypto/cipher's on the
-// same 1 MiB buffer.
-func benchmarkBothPaths(b *testing.B, haveVector bool, vector, cryptoCipher func(buf []byte)) {
+// benchmarkEveryPath runs, on the same 1 MiB buffer, the path that path builds for each width
+// of vector AES this CPU runs and for crypto/cipher (vec nil).
+func benchmarkEveryPath(b *testing.B, path func(vec *vectorAES) func(buf []byte)) {
 	buf := make([]byte, 1<<20)
-	for _, path := range []struct {
-		name string
-		run  func([]byte)
-	}{{"vector", vector}, {"crypto-cipher", cryptoCipher}} {
-		if path.name == "vector" && !haveVector {
-			continue // no vector AES on this CPU
-		}
-		b.Run(path.name, func(b *testing.B) {
+	for _, vec := range append(vectorAESes, nil) {
+		run := path(vec)
+		b.Run(vec.name(), func(b *testing.B) {
 			b.SetBytes(int64(len(buf)))
 			for b.Loop() {
-				path.run(buf)
+				run(buf)
 			}
 		})
 	}
+}
+
+// vectorWidths names the widths of vector AES this CPU runs.
+func vectorWidths() []string {
+	var names []string
+	for _, vec := range vectorAESes {
+		names = append(names, vec.name())
+	}
+	return names
 }
 
 // TestAESCBCMatchesCryptoCipher compares both paths of aesCBC with crypto/cipher's CBC
@@ -127,11 +138,15 @@ func TestAESCBCMatchesCryptoCipher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if haveWideAES && fast.wide == nil {
+	if fast.vec != fastestVectorAES() {
 		t.Fatal("this CPU has vector AES but the fast path is off")
 	}
+	paths := []*aesCBC{{block: fast.block}}
+	for _, vec := range vectorAESes {
+		paths = append(paths, &aesCBC{block: fast.block, vec: vec, wide: decryptionKeys(expandKey256(key))})
+	}
 	src := fillRandom(rng, make([]byte, 80*aes.BlockSize))
-	for _, c := range []*aesCBC{fast, {block: fast.block}} {
+	for _, c := range paths {
 		for blocks := range 80 {
 			ct := src[:blocks*aes.BlockSize]
 			want := make([]byte, len(ct))
@@ -139,25 +154,30 @@ func TestAESCBCMatchesCryptoCipher(t *testing.T) {
 			got := make([]byte, len(ct))
 			c.decrypt(got, ct, iv)
 			if !bytes.Equal(got, want) {
-				t.Fatalf("wide=%v blocks=%d: plaintext differs from crypto/cipher", c.wide != nil, blocks)
+				t.Fatalf("%s blocks=%d: plaintext differs from crypto/cipher", c.vec.name(), blocks)
 			}
 			inPlace := append([]byte(nil), ct...)
 			c.decrypt(inPlace, inPlace, iv)
 			if !bytes.Equal(inPlace, want) {
-				t.Fatalf("wide=%v blocks=%d: in-place plaintext differs", c.wide != nil, blocks)
+				t.Fatalf("%s blocks=%d: in-place plaintext differs", c.vec.name(), blocks)
 			}
 		}
 	}
 }
 
-// BenchmarkAESCBC decrypts 1 MiB with the vector path and crypto/cipher's CBC side by side.
+// BenchmarkAESCBC decrypts 1 MiB with each width of vector AES and crypto/cipher's CBC side by
+// side.
 func BenchmarkAESCBC(b *testing.B) {
-	fast, err := newAESCBC(make([]byte, 32))
+	key := make([]byte, 32)
+	block, err := aes.NewCipher(key)
 	if err != nil {
 		b.Fatal(err)
 	}
-	plain := &aesCBC{block: fast.block}
-	benchmarkBothPaths(b, fast.wide != nil,
-		func(buf []byte) { fast.decrypt(buf, buf, [aes.BlockSize]byte{}) },
-		func(buf []byte) { plain.decrypt(buf, buf, [aes.BlockSize]byte{}) })
+	benchmarkEveryPath(b, func(vec *vectorAES) func([]byte) {
+		c := &aesCBC{block: block}
+		if vec != nil {
+			c.vec, c.wide = vec, decryptionKeys(expandKey256(key))
+		}
+		return func(buf []byte) { c.decrypt(buf, buf, [aes.BlockSize]byte{}) }
+	})
 }

@@ -11,7 +11,8 @@ import (
 // crypto/cipher.
 type aesCBC struct {
 	block cipher.Block
-	wide  *roundKeys // decryption schedule; nil where vector AES is not available
+	vec   *vectorAES // nil where vector AES is not available
+	wide  *roundKeys // vec's decryption schedule
 }
 
 func newAESCBC(key []byte) (*aesCBC, error) {
@@ -20,9 +21,9 @@ func newAESCBC(key []byte) (*aesCBC, error) {
 		return nil, err
 	}
 	c := &aesCBC{block: block}
-	if haveWideAES && len(key) == 32 {
+	if vec := fastestVectorAES(); vec != nil && len(key) == 32 {
 		enc := expandKey256(key)
-		c.wide = decryptionKeys(enc)
+		c.vec, c.wide = vec, decryptionKeys(enc)
 		clear(enc[:])
 	}
 	return c, nil
@@ -31,10 +32,10 @@ func newAESCBC(key []byte) (*aesCBC, error) {
 // decrypt deciphers src, whole blocks that follow the cipher block (or IV) iv, into dst. dst
 // and src may overlap entirely or not at all.
 func (c *aesCBC) decrypt(dst, src []byte, iv [aes.BlockSize]byte) {
-	if blocks := len(src) / aes.BlockSize &^ (wideStep - 1); c.wide != nil && blocks > 0 {
+	if blocks := len(src) / aes.BlockSize &^ (wideStep - 1); c.vec != nil && blocks > 0 {
 		n := blocks * aes.BlockSize
 		next := [aes.BlockSize]byte(src[n-aes.BlockSize : n]) // before dst overwrites it
-		cbcDecryptWide(c.wide, &dst[0], &src[0], blocks, &iv)
+		c.vec.cbcDecrypt(c.wide, &dst[0], &src[0], blocks, &iv)
 		dst, src, iv = dst[n:], src[n:], next
 	}
 	if len(src) > 0 {

@@ -9,11 +9,12 @@ import (
 
 // aesCTR is AES in counter mode with a 128-bit big-endian counter, as OpenSSL (and so MySQL)
 // counts, started at any counter block. It is the cost of every byte a binlog read serves:
-// where the CPU has vector AES, whole runs of blocks go through it sixteen at a time, several
-// times faster than crypto/cipher's CTR; the rest, and every other CPU, use crypto/cipher.
+// where the CPU has vector AES, whole runs of blocks go through it sixteen at a time, two to
+// three times faster than crypto/cipher's CTR; the rest, and every other CPU, use crypto/cipher.
 type aesCTR struct {
 	block cipher.Block
-	wide  *roundKeys // nil where vector AES is not available
+	vec   *vectorAES // nil where vector AES is not available
+	wide  *roundKeys // vec's key schedule
 }
 
 func newAESCTR(key []byte) (*aesCTR, error) {
@@ -22,8 +23,8 @@ func newAESCTR(key []byte) (*aesCTR, error) {
 		return nil, err
 	}
 	c := &aesCTR{block: block}
-	if haveWideAES && len(key) == 32 {
-		c.wide = expandKey256(key)
+	if vec := fastestVectorAES(); vec != nil && len(key) == 32 {
+		c.vec, c.wide = vec, expandKey256(key)
 	}
 	return c, nil
 }
@@ -38,9 +39,9 @@ func (c *aesCTR) xorKeyStream(dst, src []byte, ctr [aes.BlockSize]byte, skip int
 		dst, src = dst[n:], src[n:]
 		hi, lo = addCounter(hi, lo, 1)
 	}
-	if blocks := len(src) / aes.BlockSize &^ (wideStep - 1); c.wide != nil && blocks > 0 && lo+uint64(blocks) > lo {
+	if blocks := len(src) / aes.BlockSize &^ (wideStep - 1); c.vec != nil && blocks > 0 && lo+uint64(blocks) > lo {
 		lanes := [8]uint64{lo, hi, lo + 1, hi, lo + 2, hi, lo + 3, hi}
-		ctrXORWide(c.wide, &dst[0], &src[0], blocks, &lanes)
+		c.vec.ctrXOR(c.wide, &dst[0], &src[0], blocks, &lanes)
 		n := blocks * aes.BlockSize
 		dst, src = dst[n:], src[n:]
 		hi, lo = addCounter(hi, lo, uint64(blocks))

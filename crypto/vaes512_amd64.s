@@ -127,8 +127,8 @@ GLOBL four<>(SB), RODATA|NOPTR, $64
 	VPSHUFB Z31, Z12, z; \
 	VPADDQ  Z13, Z12, Z12
 
-// func ctrXORWide(rk *roundKeys, dst, src *byte, blocks int, lanes *[8]uint64)
-TEXT ·ctrXORWide(SB), NOSPLIT, $0-40
+// func ctrXOR512(rk *roundKeys, dst, src *byte, blocks int, lanes *[8]uint64)
+TEXT ·ctrXOR512(SB), NOSPLIT, $0-40
 	MOVQ rk+0(FP), AX
 	MOVQ dst+8(FP), DI
 	MOVQ src+16(FP), SI
@@ -180,8 +180,8 @@ done:
 // one block in from the register before), which the decrypted blocks are XORed with. Z11
 // keeps the last cipher block of the step before, so dst may be src: every load of a step
 // happens before its stores.
-// func cbcDecryptWide(rk *roundKeys, dst, src *byte, blocks int, iv *[16]byte)
-TEXT ·cbcDecryptWide(SB), NOSPLIT, $0-40
+// func cbcDecrypt512(rk *roundKeys, dst, src *byte, blocks int, iv *[16]byte)
+TEXT ·cbcDecrypt512(SB), NOSPLIT, $0-40
 	MOVQ rk+0(FP), AX
 	MOVQ dst+8(FP), DI
 	MOVQ src+16(FP), SI

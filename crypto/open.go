@@ -54,10 +54,11 @@ func (r *Reader) Measure() error {
 	return nil
 }
 
-// release gives back memory held for random access (a gzip index's windows).
+// release gives back memory held for random access (a gzip index's windows) and the
+// mappings of a binlog's source.
 func (r *Reader) release() {
-	if g, ok := r.data.(*gzipReader); ok {
-		g.release()
+	if rel, ok := r.data.(interface{ release() }); ok {
+		rel.release()
 	}
 }
 

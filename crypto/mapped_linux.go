@@ -1,0 +1,186 @@
+package crypto
+
+import (
+	"errors"
+	"os"
+	"runtime/debug"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mappedFile serves large reads of a source file straight from the page cache, through mappings
+// of it, so that decryption reads the ciphertext where it lies instead of pread copying it out
+// first. Each view maps viewSize bytes from a 2 MiB boundary of the file at a 2 MiB-aligned
+// address: there the kernel maps each 2 MiB folio of the page cache with one page-table entry,
+// so a view costs a system call and two faults. Sequential 1 MiB reads of a cached 1 GiB
+// binlog, decrypted on this project's Zen 3 machine: 101 ms through views against 175 ms with
+// pread; 178 against 207-273 ms where the file sat in small folios.
+//
+// A view is kept for the reads that follow and replaced when one falls outside it, so the
+// file pages the process has mapped, which count as its resident memory, stay within
+// viewSlots views per open file. A file cut short while mapped faults on access; the fault
+// comes back as errShrank.
+type mappedFile struct {
+	fd   int
+	size int64 // the file's size at open: no read maps past it
+
+	mu       sync.Mutex
+	slots    [viewSlots]view
+	clock    int  // counts uses, to find the least recently used slot
+	disabled bool // mapping failed (a file system that cannot map files): pread only
+}
+
+type view struct {
+	mem      []byte // viewSize bytes of address space, 2 MiB aligned, reserved for the file's life
+	off      int64  // file offset at mem[0]; -1 when nothing is mapped
+	users    int    // reads using the view now
+	lastUsed int
+}
+
+const (
+	// viewSize holds any read of up to 2 MiB from the 2 MiB boundary below its start.
+	viewSize = 2 * hugePageSize
+	// viewSlots: one sequential reader needs one view; a second stream of the same file,
+	// or a random reader beside it, the other.
+	viewSlots = 2
+	// viewMinimum is the smallest read worth a view: below it, the copy pread makes
+	// costs less than what a view that must move costs.
+	viewMinimum = 64 << 10
+)
+
+// newMappedFile returns views of f, whose size is size, or nil when f is not a file.
+func newMappedFile(src any, size int64) *mappedFile {
+	f, ok := src.(*os.File)
+	if !ok {
+		return nil
+	}
+	w := &mappedFile{fd: int(f.Fd()), size: size}
+	for i := range w.slots {
+		w.slots[i].off = -1
+	}
+	return w
+}
+
+// read calls use with the n bytes at off, mapped, and reports whether it could. When it could
+// not (a read too large or too small for a view, every view busy, a file that cannot be
+// mapped), the caller reads with pread.
+func (w *mappedFile) read(off int64, n int, use func(b []byte)) (bool, error) {
+	if w == nil || n < viewMinimum || off+int64(n) > w.size {
+		return false, nil
+	}
+	slot := w.take(off, n)
+	if slot == nil {
+		return false, nil
+	}
+	defer w.release(slot)
+	return true, useMapped(slot.mem[off-slot.off:][:n], use)
+}
+
+// useMapped calls use with b, a mapped part of a file, turning a fault into errShrank: the
+// file was cut short since it was opened.
+func useMapped(b []byte, use func(b []byte)) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			var fault interface{ Addr() uintptr }
+			if e, ok := r.(error); !ok || !errors.As(e, &fault) {
+				panic(r)
+			}
+			err = errShrank
+		}
+	}()
+	use(b)
+	return nil
+}
+
+// take returns a view holding [off, off+n), moving an idle one there if none does, or nil.
+func (w *mappedFile) take(off int64, n int) *view {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.clock++
+	var idle *view
+	for i := range w.slots {
+		s := &w.slots[i]
+		if s.off >= 0 && s.off <= off && off+int64(n) <= s.off+viewSize {
+			s.users++
+			s.lastUsed = w.clock
+			return s
+		}
+		if s.users == 0 && (idle == nil || s.lastUsed < idle.lastUsed) {
+			idle = s
+		}
+	}
+	start := off &^ (hugePageSize - 1)
+	if idle == nil || w.disabled || off+int64(n) > start+viewSize {
+		return nil
+	}
+	if !w.move(idle, start) {
+		return nil
+	}
+	idle.users++
+	idle.lastUsed = w.clock
+	return idle
+}
+
+// move maps the view at file offset start, reserving its address space first if it has
+// none. Called with mu held.
+func (w *mappedFile) move(s *view, start int64) bool {
+	if s.mem == nil {
+		if s.mem = reserveAligned(viewSize); s.mem == nil {
+			w.disabled = true
+			return false
+		}
+	}
+	// MAP_FIXED replaces the view's previous mapping in one step. Mapping past the end of the
+	// file is allowed; no read touches those pages.
+	if _, err := unix.MmapPtr(w.fd, start, unsafe.Pointer(&s.mem[0]), viewSize, unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
+		// The view's range may now be unmapped, where the Go runtime could map something
+		// else: it is never mapped over again, nor unmapped.
+		s.mem, s.off = nil, -1
+		w.disabled = true
+		return false
+	}
+	s.off = start
+	return true
+}
+
+func (w *mappedFile) release(s *view) {
+	w.mu.Lock()
+	s.users--
+	w.mu.Unlock()
+}
+
+// close unmaps every view. No read may be running.
+func (w *mappedFile) close() {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range w.slots {
+		if s := &w.slots[i]; s.mem != nil {
+			unix.MunmapPtr(unsafe.Pointer(&s.mem[0]), uintptr(len(s.mem)))
+			s.mem, s.off = nil, -1
+		}
+	}
+}
+
+// reserveAligned reserves n bytes of address space at a 2 MiB boundary, or returns nil.
+func reserveAligned(n int) []byte {
+	const flags = unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_NORESERVE
+	m, err := unix.MmapPtr(-1, 0, nil, uintptr(n+hugePageSize), unix.PROT_NONE, flags)
+	if err != nil {
+		return nil
+	}
+	head := (hugePageSize - int(uintptr(m)%hugePageSize)) % hugePageSize
+	aligned := unsafe.Add(m, head)
+	if head > 0 {
+		unix.MunmapPtr(m, uintptr(head))
+	}
+	if tail := hugePageSize - head; tail > 0 {
+		unix.MunmapPtr(unsafe.Add(aligned, n), uintptr(tail))
+	}
+	return unsafe.Slice((*byte)(aligned), n)
+}

@@ -159,8 +159,7 @@ func newCTRReader(src io.ReaderAt, srcSize int64, fileKey []byte, nonce [8]byte)
 	if err != nil {
 		return nil, err
 	}
-	r := &ctrReader{src: src, mapped: newMappedFile(src, srcSize), ctr: ctr, nonce: nonce, size: srcSize - binlogHeaderSize}
-	return r, nil
+	return &ctrReader{src: src, mapped: newMappedFile(src, srcSize), ctr: ctr, nonce: nonce, size: srcSize - binlogHeaderSize}, nil
 }
 
 // release unmaps what the reader has mapped of the source.

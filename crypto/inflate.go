@@ -543,26 +543,46 @@ func (t *huffmanTable) build(lens []uint8, mainBits uint, entry func(sym int, n 
 	if left > 0 && longest > 0 && !(longest == 1 && count[1] == 1) {
 		return fmt.Errorf("%w: incomplete Huffman code", errDeflate)
 	}
-	var next [16]uint16
+	var next, first [16]uint16 // each length's next code, and its first place in byLength
 	for l, code := 1, uint16(0); l < 16; l++ {
 		code = (code + count[l-1]) << 1
 		next[l] = code
+		first[l] = first[l-1] + count[l-1]
 	}
-	size := 1 << mainBits
-	t.entries = append(t.entries[:0], make([]tableEntry, size)...)
 	var reversed [288]uint16
+	var byLength [288]uint16 // the symbols with codes, by code length, then by symbol
 	var subBits [1 << litTableBits]uint8
+	size := 1 << mainBits
 	for sym, l := range lens {
 		if l == 0 {
 			continue
 		}
 		reversed[sym] = bits.Reverse16(next[l]) >> (16 - l)
 		next[l]++
+		byLength[first[l]] = uint16(sym)
+		first[l]++
 		if uint(l) > mainBits {
 			prefix := reversed[sym] & uint16(size-1)
 			subBits[prefix] = max(subBits[prefix], l-uint8(mainBits))
 		}
 	}
+	// Codes up to mainBits long fill the main table as libdeflate fills its own: the table
+	// grows from one invalid slot by doubling, each copy repeating every shorter code's entry
+	// in all the slots whose low bits are its code, and each code of the next length then takes
+	// one slot. That is a copy of the table and a store per code, where storing each code in
+	// every slot it owns took strided loops of unpredictable length, twice the time.
+	t.entries = append(t.entries[:0], make([]tableEntry, size)...)
+	filled, i := 1, 0
+	for l := uint(1); l <= mainBits; l++ {
+		for ; filled < 1<<l; filled *= 2 {
+			copy(t.entries[filled:2*filled], t.entries[:filled])
+		}
+		for end := int(first[l]); i < end; i++ { // first[l] is now where length l ends
+			sym := int(byLength[i])
+			t.entries[reversed[sym]] = entry(sym, l)
+		}
+	}
+	// Longer codes go through a subtable per main-table prefix.
 	if uint(longest) > mainBits {
 		for prefix, b := range subBits[:size] {
 			if b > 0 {
@@ -571,20 +591,13 @@ func (t *huffmanTable) build(lens []uint8, mainBits uint, entry func(sym int, n 
 			}
 		}
 	}
-	for sym, l := range lens {
-		if l == 0 {
-			continue
-		}
+	for ; i < int(first[15]); i++ {
+		sym := int(byLength[i])
+		l := lens[sym]
 		e, code, step := entry(sym, uint(l)), int(reversed[sym]), 1<<l
-		if uint(l) <= mainBits {
-			for i := code; i < size; i += step {
-				t.entries[i] = e
-			}
-			continue
-		}
 		link := t.entries[code&(size-1)]
-		for i := code >> mainBits; i < 1<<link.extra(); i += step >> mainBits {
-			t.entries[int(link.value())+i] = e
+		for j := code >> mainBits; j < 1<<link.extra(); j += step >> mainBits {
+			t.entries[int(link.value())+j] = e
 		}
 	}
 	return nil

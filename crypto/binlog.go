@@ -181,17 +181,14 @@ func (r *ctrReader) ReadAt(p []byte, off int64) (int, error) {
 	mapped, err := r.mapped.read(off+binlogHeaderSize, int(want), func(ciphertext []byte) {
 		r.ctr.xorKeyStream(p[:want], ciphertext, ctr, skip)
 	})
-	if mapped {
-		if err != nil {
-			return 0, err
-		}
-		if want < int64(len(p)) {
-			return int(want), io.EOF
-		}
-		return int(want), nil
+	n := int(want)
+	switch {
+	case mapped && err != nil:
+		return 0, err
+	case !mapped:
+		n, err = r.src.ReadAt(p[:want], off+binlogHeaderSize)
+		r.ctr.xorKeyStream(p[:n], p[:n], ctr, skip)
 	}
-	n, err := r.src.ReadAt(p[:want], off+binlogHeaderSize)
-	r.ctr.xorKeyStream(p[:n], p[:n], ctr, skip)
 	if err == nil && int64(n) < int64(len(p)) {
 		err = io.EOF
 	}

@@ -42,11 +42,12 @@ type view struct {
 const (
 	// viewSize holds any read of up to 2 MiB from the 2 MiB boundary below its start.
 	viewSize = 2 * hugePageSize
-	// viewSlots: one sequential reader needs one view; a second stream of the same file,
-	// or a random reader beside it, the other.
+	// viewSlots: one sequential reader needs one view (it moves the two in turn, the least
+	// recently used first); a second stream of the same file, or a random reader beside it,
+	// the other.
 	viewSlots = 2
-	// viewMinimum is the smallest read worth a view: below it, the copy pread makes
-	// costs less than what a view that must move costs.
+	// viewMinimum is the smallest read worth a view: a small random read would move a view
+	// for a few KiB. (Random 4 KiB reads, P2, are served by pread and cost what they did.)
 	viewMinimum = 64 << 10
 )
 
@@ -56,25 +57,25 @@ func newMappedFile(src any, size int64) *mappedFile {
 	if !ok {
 		return nil
 	}
-	w := &mappedFile{fd: int(f.Fd()), size: size}
-	for i := range w.slots {
-		w.slots[i].off = -1
+	m := &mappedFile{fd: int(f.Fd()), size: size}
+	for i := range m.slots {
+		m.slots[i].off = -1
 	}
-	return w
+	return m
 }
 
 // read calls use with the n bytes at off, mapped, and reports whether it could. When it could
 // not (a read too large or too small for a view, every view busy, a file that cannot be
 // mapped), the caller reads with pread.
-func (w *mappedFile) read(off int64, n int, use func(b []byte)) (bool, error) {
-	if w == nil || n < viewMinimum || off+int64(n) > w.size {
+func (m *mappedFile) read(off int64, n int, use func(b []byte)) (bool, error) {
+	if m == nil || n < viewMinimum || off+int64(n) > m.size {
 		return false, nil
 	}
-	slot := w.take(off, n)
+	slot := m.take(off, n)
 	if slot == nil {
 		return false, nil
 	}
-	defer w.release(slot)
+	defer m.release(slot)
 	return true, useMapped(slot.mem[off-slot.off:][:n], use)
 }
 
@@ -96,16 +97,16 @@ func useMapped(b []byte, use func(b []byte)) (err error) {
 }
 
 // take returns a view holding [off, off+n), moving an idle one there if none does, or nil.
-func (w *mappedFile) take(off int64, n int) *view {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.clock++
+func (m *mappedFile) take(off int64, n int) *view {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.clock++
 	var idle *view
-	for i := range w.slots {
-		s := &w.slots[i]
+	for i := range m.slots {
+		s := &m.slots[i]
 		if s.off >= 0 && s.off <= off && off+int64(n) <= s.off+viewSize {
 			s.users++
-			s.lastUsed = w.clock
+			s.lastUsed = m.clock
 			return s
 		}
 		if s.users == 0 && (idle == nil || s.lastUsed < idle.lastUsed) {
@@ -113,54 +114,54 @@ func (w *mappedFile) take(off int64, n int) *view {
 		}
 	}
 	start := off &^ (hugePageSize - 1)
-	if idle == nil || w.disabled || off+int64(n) > start+viewSize {
+	if idle == nil || m.disabled || off+int64(n) > start+viewSize {
 		return nil
 	}
-	if !w.move(idle, start) {
+	if !m.move(idle, start) {
 		return nil
 	}
 	idle.users++
-	idle.lastUsed = w.clock
+	idle.lastUsed = m.clock
 	return idle
 }
 
 // move maps the view at file offset start, reserving its address space first if it has
 // none. Called with mu held.
-func (w *mappedFile) move(s *view, start int64) bool {
+func (m *mappedFile) move(s *view, start int64) bool {
 	if s.mem == nil {
 		if s.mem = reserveAligned(viewSize); s.mem == nil {
-			w.disabled = true
+			m.disabled = true
 			return false
 		}
 	}
 	// MAP_FIXED replaces the view's previous mapping in one step. Mapping past the end of the
 	// file is allowed; no read touches those pages.
-	if _, err := unix.MmapPtr(w.fd, start, unsafe.Pointer(&s.mem[0]), viewSize, unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
+	if _, err := unix.MmapPtr(m.fd, start, unsafe.Pointer(&s.mem[0]), viewSize, unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
 		// The view's range may now be unmapped, where the Go runtime could map something
 		// else: it is never mapped over again, nor unmapped.
 		s.mem, s.off = nil, -1
-		w.disabled = true
+		m.disabled = true
 		return false
 	}
 	s.off = start
 	return true
 }
 
-func (w *mappedFile) release(s *view) {
-	w.mu.Lock()
+func (m *mappedFile) release(s *view) {
+	m.mu.Lock()
 	s.users--
-	w.mu.Unlock()
+	m.mu.Unlock()
 }
 
 // close unmaps every view. No read may be running.
-func (w *mappedFile) close() {
-	if w == nil {
+func (m *mappedFile) close() {
+	if m == nil {
 		return
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for i := range w.slots {
-		if s := &w.slots[i]; s.mem != nil {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.slots {
+		if s := &m.slots[i]; s.mem != nil {
 			unix.MunmapPtr(unsafe.Pointer(&s.mem[0]), uintptr(len(s.mem)))
 			s.mem, s.off = nil, -1
 		}

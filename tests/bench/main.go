@@ -50,7 +50,8 @@ func main() {
 	check(os.MkdirAll(*dir, 0o700))
 	bin = filepath.Join(*dir, "mysqllogfs")
 	run("go", "build", "-o", bin, "./cmd/mysqllogfs")
-	defer holdFreedMemory()()
+	holdFreedMemory()
+	defer restoreFreedMemory()
 	d := generate()
 	fmt.Printf("\n| # | what | mysqllogfs | baseline | ratio | target |\n|---|---|---|---|---|---|\n")
 	for _, row := range rows {
@@ -294,22 +295,20 @@ func touchFreshMemory(n int64) {
 // used).
 const reportDelay = "/sys/module/page_reporting/parameters/min_free_ms"
 
+// restoreFreedMemory puts back the setting holdFreedMemory changed; check calls it too,
+// since os.Exit skips deferred calls.
 var restoreFreedMemory = func() {}
 
 // holdFreedMemory has the kernel keep freed pages for a minute before it reports them to the
-// host, so that every run reuses backed memory, and returns how to restore the setting. It
-// does nothing on a kernel without the parameter.
-func holdFreedMemory() (restore func()) {
+// host, so that every run reuses backed memory. It does nothing on a kernel without the
+// parameter.
+func holdFreedMemory() {
 	old, err := os.ReadFile(reportDelay)
-	if err != nil {
-		return func() {}
-	}
-	if os.WriteFile(reportDelay, []byte("60000"), 0o644) != nil {
-		return func() {}
+	if err != nil || os.WriteFile(reportDelay, []byte("60000"), 0o644) != nil {
+		return
 	}
 	fmt.Fprintf(os.Stderr, "holding freed memory from the host for the run (%s: %s -> 60000)\n", reportDelay, strings.TrimSpace(string(old)))
 	restoreFreedMemory = func() { os.WriteFile(reportDelay, old, 0o644) }
-	return restoreFreedMemory
 }
 
 func dropCaches() {

@@ -291,7 +291,7 @@ func touchFreshMemory(n int64) {
 // touchFreshMemory touched, goes back to the host at once, and the next run takes faults in
 // the hypervisor on it. Which pages that hit, and when, differed from run to run: in perf
 // profiles of mounts serving the same five 1 GiB reads, the kernel's copy of replies into
-// the page cache took from 2,600 to 15,100 samples (2,000-2,600 once held memory had been
+// the page cache took from 3,300 to 15,100 samples (2,000-2,600 once held memory had been
 // used).
 const reportDelay = "/sys/module/page_reporting/parameters/min_free_ms"
 

@@ -24,16 +24,14 @@ func Root() string {
 	return filepath.Dir(filepath.Dir(file))
 }
 
-// Fixtures returns ../shared/fixtures, the files written by real servers. Without it a test
-// skips, except under CI, where it fails.
+// Fixtures returns tests/testdata, the files written by real servers, which ship with the
+// repository (their origins and licences are in its README.md). Tests read them in place or copy
+// them into a temporary directory; they never write there. Without them a test fails.
 func Fixtures(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(Root(), "..", "shared", "fixtures")
+	dir := filepath.Join(Root(), "tests", "testdata")
 	if _, err := os.Stat(filepath.Join(dir, "SHA256SUMS")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("fixtures missing at %s", dir)
-		}
-		t.Skipf("fixtures missing at %s", dir)
+		t.Fatalf("fixtures missing at %s: %v", dir, err)
 	}
 	return dir
 }

@@ -208,3 +208,46 @@ func TestBinlogFileReads(t *testing.T) {
 		t.Fatalf("read before the cut: %v", err)
 	}
 }
+
+// A closed binlog reader fails every later read. Before, its views were mapped again through
+// the raw number of its closed descriptor: once another open reused that number, a read
+// returned that file's bytes, decrypted into garbage, with no error.
+func TestClosedBinlogNeverServesAnotherFile(t *testing.T) {
+	master := bytes.Repeat([]byte{0x5a}, 32)
+	keys := staticKeys{"MySQLReplicationKey_test_1": master}
+	plain := append([]byte{0xfe, 0x62, 0x69, 0x6e}, randomBytes(8<<20, 7)...)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "binlog.000001")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := crypto.NewBinlogWriter(out, "MySQLReplicationKey_test_1", master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(plain)
+	out.Close()
+	other := filepath.Join(dir, "other")
+	if err := os.WriteFile(other, randomBytes(9<<20, 8), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	f, err := crypto.OpenFile(path, keys, crypto.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, 1<<20)
+	readAtChecked(t, f, plain, 3<<20, len(p)) // maps a view
+	f.Close()
+	reuse, err := os.Open(other) // likely takes the closed descriptor's number
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reuse.Close()
+	for _, off := range []int64{5 << 20, 0, 3 << 20} {
+		if n, err := f.ReadAt(p, off); !errors.Is(err, crypto.ErrClosed) {
+			t.Fatalf("read of a closed reader at %d: %d bytes, %v; want ErrClosed", off, n, err)
+		}
+	}
+}

@@ -2,21 +2,57 @@ package crypto
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
 
-// File is a Reader over an open source file.
+// File is a Reader over an open source file. Close waits for the reads in progress, and every
+// read after it fails: a closed File never serves bytes, least of all another file's.
 type File struct {
 	*Reader
 	f *os.File
+
+	mu     sync.RWMutex // read-held by each ReadAt; Close takes it to end them
+	closed bool
 }
 
-// Close releases what the reader holds in memory and closes the source file.
+// ErrClosed is returned by reads of a closed File.
+var ErrClosed = errors.New("reader closed")
+
+// ReadAt reads plaintext at off, or fails with ErrClosed once the file is closed.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return 0, fmt.Errorf("%s: %w", f.f.Name(), ErrClosed)
+	}
+	return f.Reader.ReadAt(p, off)
+}
+
+// Measure is Reader.Measure, guarded like ReadAt.
+func (f *File) Measure() error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return fmt.Errorf("%s: %w", f.f.Name(), ErrClosed)
+	}
+	return f.Reader.Measure()
+}
+
+// Close releases what the reader holds in memory and closes the source file, once the reads
+// in progress have ended.
 func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
 	f.Reader.release()
 	return f.f.Close()
 }

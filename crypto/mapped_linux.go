@@ -23,8 +23,8 @@ import (
 // viewSlots views per open file. A file cut short while mapped faults on access; the fault
 // comes back as errShrank.
 type mappedFile struct {
-	fd   int
-	size int64 // the file's size at open: no read maps past it
+	file *os.File // mapped through its own descriptor, never by a number that may be reused
+	size int64    // the file's size at open: no read maps past it
 
 	mu       sync.Mutex
 	slots    [viewSlots]view
@@ -57,7 +57,7 @@ func newMappedFile(src any, size int64) *mappedFile {
 	if !ok {
 		return nil
 	}
-	m := &mappedFile{fd: int(f.Fd()), size: size}
+	m := &mappedFile{file: f, size: size}
 	for i := range m.slots {
 		m.slots[i].off = -1
 	}
@@ -135,8 +135,20 @@ func (m *mappedFile) move(s *view, start int64) bool {
 		}
 	}
 	// MAP_FIXED replaces the view's previous mapping in one step. Mapping past the end of the
-	// file is allowed; no read touches those pages.
-	if _, err := unix.MmapPtr(m.fd, start, unsafe.Pointer(&s.mem[0]), viewSize, unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
+	// file is allowed; no read touches those pages. Control holds the descriptor open for the
+	// call, and fails once the file is closed.
+	var err error
+	conn, connErr := m.file.SyscallConn()
+	if connErr == nil {
+		connErr = conn.Control(func(fd uintptr) {
+			_, err = unix.MmapPtr(int(fd), start, unsafe.Pointer(&s.mem[0]), viewSize, unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED)
+		})
+	}
+	if connErr != nil { // closed: the view is as it was
+		m.disabled = true
+		return false
+	}
+	if err != nil {
 		// The view's range may now be unmapped, where the Go runtime could map something
 		// else: it is never mapped over again, nor unmapped.
 		s.mem, s.off = nil, -1
@@ -153,13 +165,14 @@ func (m *mappedFile) release(s *view) {
 	m.mu.Unlock()
 }
 
-// close unmaps every view. No read may be running.
+// close unmaps every view, and no view is mapped again. No read may be running.
 func (m *mappedFile) close() {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.disabled = true
 	for i := range m.slots {
 		if s := &m.slots[i]; s.mem != nil {
 			unix.MunmapPtr(unsafe.Pointer(&s.mem[0]), uintptr(len(s.mem)))

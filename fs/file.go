@@ -108,15 +108,16 @@ var (
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	o, ahead := h.reader(off + int64(len(dest)))
 	b, done, err := ahead.Read(dest, off)
+	release := func() { done(); h.file.view.readers.put(o) }
 	if err != nil && !errors.Is(err, io.EOF) {
-		done()
+		release()
 		h.file.view.log.Warn("read failed", "file", o.path, "offset", off, "status", crypto.Status(err), "reason", err.Error())
 		return nil, toErrno(err)
 	}
 	if o.reader.Compressed && off+int64(len(b)) >= h.file.view.shownSize(o) {
 		h.file.measure(o)
 	}
-	return &lentReply{data: b, done: done}, 0
+	return &lentReply{data: b, done: release}, 0
 }
 
 // measure makes a compressed log's size exact once a read reaches the size the kernel was
@@ -162,7 +163,9 @@ func (r *lentReply) Done() {
 }
 
 // reader returns the reader to serve a read ending at end, moving to the file's current
-// version when the read goes past what this one holds.
+// version when the read goes past what this one holds. The caller holds a reference to the
+// reader, and so its source file, until it puts it back: a move by a concurrent read closes
+// the old version only once every read of it has been sent.
 func (h *handle) reader(end int64) (*opened, *crypto.Ahead) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -177,6 +180,7 @@ func (h *handle) reader(end int64) (*opened, *crypto.Ahead) {
 			}
 		}
 	}
+	h.file.view.readers.hold(h.opened)
 	return h.opened, h.ahead
 }
 

@@ -109,6 +109,13 @@ func (c *readers) open(path string, s stamp, previous *crypto.Reader) *opened {
 	return o
 }
 
+// hold takes another reference to o, which the caller already holds one of.
+func (c *readers) hold(o *opened) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o.refs++
+}
+
 func (c *readers) put(o *opened) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

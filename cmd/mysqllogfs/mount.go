@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/mysqllogfs/mysqllogfs/fs"
 )
@@ -136,9 +137,9 @@ func notifyParent(err error) {
 		fmt.Fprintln(f, "ok")
 		// A detached process has nobody reading its terminal.
 		if null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
-			syscall.Dup2(int(null.Fd()), 0)
-			syscall.Dup2(int(null.Fd()), 1)
-			syscall.Dup2(int(null.Fd()), 2)
+			unix.Dup2(int(null.Fd()), 0)
+			unix.Dup2(int(null.Fd()), 1)
+			unix.Dup2(int(null.Fd()), 2)
 		}
 	}
 	f.Close()

@@ -18,6 +18,7 @@ import (
 
 const (
 	auditName   = "audit.20240102T000000.log.gz.20231231T235959-1.enc"
+	activeName  = "audit.log.gz.20231231T235959-1.enc" // the log the server writes now
 	auditKeyID  = "audit_log-20231231T235959-1"
 	auditSecret = "s3cr3t-audit-password"
 )
@@ -206,11 +207,14 @@ func TestAuditUnfinished(t *testing.T) {
 		w.Write(plain) // never closed
 		keys := staticKeys{auditKeyID: []byte(auditSecret)}
 		if _, err := openBytes(t, auditName, enc.Bytes(), keys, crypto.Options{}); !errors.Is(err, crypto.ErrCorrupt) {
-			t.Fatalf("gzip=%v: strict open of an unfinished file: %v", compress, err)
+			t.Fatalf("gzip=%v: a rotated log without its end: %v, want ErrCorrupt", compress, err)
 		}
-		r, err := openBytes(t, auditName, enc.Bytes(), keys, crypto.Options{AcceptUnfinished: true})
+		r, err := openBytes(t, activeName, enc.Bytes(), keys, crypto.Options{})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !r.Unfinished() {
+			t.Errorf("gzip=%v: the active log is not reported unfinished", compress)
 		}
 		got := readAll(t, r)
 		if len(got) == 0 || !bytes.HasPrefix(plain, got) || int64(len(got)) != r.Size() {
@@ -238,7 +242,7 @@ func TestAuditOtherNames(t *testing.T) {
 func TestGzipSizeCorrectedByFullRead(t *testing.T) {
 	a, b := auditPlaintext(t, sample.AuditXML, 50<<10, 1), auditPlaintext(t, sample.AuditXML, 20<<10, 2)
 	gz := append(run(t, a, nil, "gzip", "-c"), run(t, b, nil, "gzip", "-c")...)
-	r, err := openBytes(t, "audit.log.gz", gz, nil, crypto.Options{})
+	r, err := openBytes(t, "audit.20240101T000000.log.gz", gz, nil, crypto.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,19 +309,19 @@ func TestAuditGrowingContinuesIndex(t *testing.T) {
 	first := auditPlaintext(t, sample.AuditXML, 4<<20, 41)
 	w.Write(first)
 	keys := staticKeys{auditKeyID: []byte(auditSecret)}
-	opts := crypto.Options{AcceptUnfinished: true}
-	v1, err := openBytes(t, auditName, append([]byte(nil), enc.Bytes()...), keys, opts)
+	opts := crypto.Options{}
+	v1, err := openBytes(t, activeName, append([]byte(nil), enc.Bytes()...), keys, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Write(auditPlaintext(t, sample.AuditXML, 3<<20, 42))
 	w.Close()
 	opts.Previous = v1
-	v2, err := openBytes(t, auditName, enc.Bytes(), keys, opts)
+	v2, err := openBytes(t, activeName, enc.Bytes(), keys, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := openBytes(t, auditName, enc.Bytes(), keys, crypto.Options{AcceptUnfinished: true})
+	fresh, err := openBytes(t, activeName, enc.Bytes(), keys, crypto.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

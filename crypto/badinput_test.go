@@ -91,7 +91,8 @@ func TestBadInput(t *testing.T) {
 		{"garbage behind Salted__", auditName, append([]byte("Salted__"), garbage...), keys, crypto.ErrWrongKey},
 		{"garbage behind binlog magic", "binlog.000001", append([]byte{0xfd, 'b', 'i', 'n', 1}, garbage...), keys, crypto.ErrCorrupt},
 		{"garbage named .log.gz", "audit.log.gz", garbage, keys, crypto.ErrCorrupt},
-		{"gzip cut short", "audit.log.gz", gz[:len(gz)/2], keys, crypto.ErrCorrupt},
+		{"gzip cut short", "audit.20240101T000000.log.gz", gz[:len(gz)/2], keys, crypto.ErrCorrupt},
+		{"active gzip cut short", "audit.log.gz", gz[:len(gz)/2], keys, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -99,8 +100,11 @@ func TestBadInput(t *testing.T) {
 			if err == nil {
 				_, err = io.ReadAll(io.NewSectionReader(r, 0, 1<<62))
 			}
-			if !errors.Is(err, c.want) {
+			if !errors.Is(err, c.want) || c.want == nil && err != nil {
 				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			if c.want == nil {
+				return // the active log: served up to its last complete block
 			}
 			if len(err.Error()) < len(c.want.Error())+10 {
 				t.Fatalf("message %q says too little", err)

@@ -22,15 +22,17 @@ type gzipReader struct {
 	srcSize          int64
 	acceptUnfinished bool // a stream cut short ends where its last whole block does
 
-	mu       sync.Mutex
-	returned sync.Cond    // signalled when a busy cursor becomes idle
-	points   []checkpoint // ascending uoff; points[0] is the start of the stream
-	spacing  int64        // uncompressed bytes between recorded checkpoints
-	idle     []*gzCursor
-	busy     map[*gzCursor]span // cursors at work, and on what
-	waiting  map[int64]int      // offsets of reads waiting for a busy cursor
-	complete bool               // a cursor has reached the end: size is exact
-	size     int64              // exact when complete, else the estimate from the trailer
+	scanning  sync.Mutex // one scan to the end at a time: a second waits and finds it done
+	mu        sync.Mutex
+	returned  sync.Cond    // signalled when a busy cursor becomes idle
+	points    []checkpoint // ascending uoff; points[0] is the start of the stream
+	spacing   int64        // uncompressed bytes between recorded checkpoints
+	idle      []*gzCursor
+	busy      map[*gzCursor]span // cursors at work, and on what
+	waiting   map[int64]int      // offsets of reads waiting for a busy cursor
+	complete  bool               // a cursor has reached the end: size is exact
+	truncated bool               // the end reached was a stream cut short (acceptUnfinished)
+	size      int64              // exact when complete, else the estimate from the trailer
 }
 
 // checkpoint is a place decoding can resume: the start of a member (at its gzip header), or
@@ -68,7 +70,7 @@ const (
 
 // newGzipReader indexes a gzip stream. prev, an index of the same stream before it grew (a log
 // still being written), lends its checkpoints: decoding resumes from the last of them.
-func newGzipReader(src io.ReaderAt, srcSize int64, acceptUnfinished bool, prev *gzipReader) (*gzipReader, error) {
+func newGzipReader(src io.ReaderAt, srcSize int64, acceptUnfinished bool, prev *gzipReader, proven int64) (*gzipReader, error) {
 	g := &gzipReader{src: src, srcSize: srcSize, acceptUnfinished: acceptUnfinished, busy: map[*gzCursor]span{}, waiting: map[int64]int{}}
 	g.returned.L = &g.mu
 	g.points = []checkpoint{{uoff: 0, header: 0}}
@@ -88,6 +90,10 @@ func newGzipReader(src io.ReaderAt, srcSize int64, acceptUnfinished bool, prev *
 	g.spacing = max(gzipMinSpacing, estimate/gzipMaxPoints)
 	if prev != nil {
 		g.spacing = max(g.spacing, prev.spacing)
+	}
+	if proven > 0 && !acceptUnfinished {
+		g.size, g.complete = proven, true
+		return g, nil
 	}
 	if !ok || acceptUnfinished {
 		// No trustworthy trailer: decode once now, which also builds the index.
@@ -135,6 +141,14 @@ func (g *gzipReader) Size() int64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.size
+}
+
+// cutShort reports whether the stream ended without its last member's end: a log the server
+// is still writing.
+func (g *gzipReader) cutShort() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.truncated
 }
 
 // SizeExact reports whether Size is known from a complete decode.
@@ -219,9 +233,16 @@ func (g *gzipReader) busyNear(off int64) bool {
 	return false
 }
 
-// scanToEnd decodes from the furthest checkpoint to the end of the stream.
+// scanToEnd decodes from the furthest checkpoint to the end of the stream, unless a scan has
+// already reached it.
 func (g *gzipReader) scanToEnd() error {
+	g.scanning.Lock()
+	defer g.scanning.Unlock()
 	g.mu.Lock()
+	if g.complete {
+		g.mu.Unlock()
+		return nil
+	}
 	c := g.newCursor(g.points[len(g.points)-1])
 	g.mu.Unlock()
 	_, err := c.skip(1 << 62)
@@ -331,10 +352,10 @@ func (b *windowBudget) release(n int64) {
 	b.mu.Unlock()
 }
 
-func (g *gzipReader) finish(size int64) {
+func (g *gzipReader) finish(size int64, truncated bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.complete, g.size = true, size
+	g.complete, g.size, g.truncated = true, size, truncated
 }
 
 // gzCursor is one decoding position in the stream.
@@ -423,7 +444,7 @@ func (c *gzCursor) read(p []byte) (int, error) {
 		case err == io.EOF:
 			c.err = c.endMember()
 		case errors.Is(err, io.ErrUnexpectedEOF) && c.g.acceptUnfinished:
-			c.g.finish(c.pos) // a stream still being written: everything decodable so far
+			c.g.finish(c.pos, true) // a stream still being written: everything decodable so far
 			c.err = io.EOF
 		case err != nil:
 			c.err = fmt.Errorf("%w: gzip data at compressed byte %d: %v", ErrCorrupt, c.compressedPos(), err)
@@ -439,12 +460,12 @@ func (c *gzCursor) read(p []byte) (int, error) {
 func (c *gzCursor) startMember() error {
 	header := c.compressedPos()
 	if header >= c.g.srcSize {
-		c.g.finish(c.pos)
+		c.g.finish(c.pos, false)
 		return io.EOF
 	}
 	if err := skipGzipHeader(c.br); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) && c.g.acceptUnfinished {
-			c.g.finish(c.pos)
+			c.g.finish(c.pos, true)
 			return io.EOF
 		}
 		return fmt.Errorf("%w: gzip member at compressed byte %d: %v", ErrCorrupt, header, err)
@@ -461,7 +482,7 @@ func (c *gzCursor) endMember() error {
 	var trailer [gzipTrailerLength]byte
 	if _, err := io.ReadFull(c.br, trailer[:]); err != nil {
 		if c.g.acceptUnfinished {
-			c.g.finish(c.pos)
+			c.g.finish(c.pos, true)
 			return io.EOF
 		}
 		return fmt.Errorf("%w: gzip member ends without its trailer (truncated)", ErrCorrupt)

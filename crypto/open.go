@@ -10,9 +10,9 @@ import (
 
 // Options change how Open treats a file.
 type Options struct {
-	// AcceptUnfinished serves an audit log that the server is still writing (no final padding
-	// block, no gzip trailer) up to what is complete, instead of reporting it corrupt.
-	AcceptUnfinished bool
+	// ProvenSize is the plaintext size of this very version of the file, proven by an earlier
+	// full read (Measure); 0 when none is known. It spares a compressed log that proof.
+	ProvenSize int64
 	// Previous is an earlier reader of the same file before it grew. Its work (a MariaDB
 	// binlog's event index, a gzip stream's checkpoints) is continued instead of redone.
 	Previous *Reader
@@ -33,8 +33,22 @@ type sizedReaderAt interface {
 // ReadAt reads plaintext at off. Errors for bad data wrap ErrCorrupt.
 func (r *Reader) ReadAt(p []byte, off int64) (int, error) { return r.data.ReadAt(p, off) }
 
+// Unfinished reports whether the file is an active audit log served up to its last complete
+// block: the server is still writing it, or it was cut short. (See MayBeUnfinished.)
+func (r *Reader) Unfinished() bool {
+	switch d := r.data.(type) {
+	case *cbcReader:
+		return d.unfinished
+	case *gzipReader:
+		cbc, encrypted := d.src.(*cbcReader)
+		return d.cutShort() || encrypted && cbc.unfinished
+	}
+	return false
+}
+
 // Size is the plaintext size. It is exact except for a compressed audit log not yet read to
-// its end, where it comes from the gzip trailer (see SizeExact).
+// its end, where it is an estimate from the gzip trailer: no reader may be served under it
+// before Measure has proven it (see SizeExact).
 func (r *Reader) Size() int64 { return r.data.Size() }
 
 // SizeExact reports whether Size is exact.
@@ -104,13 +118,15 @@ func Open(src io.ReaderAt, size int64, name string, keys keysrc.Source, opts Opt
 func openAuditLog(r *Reader, src io.ReaderAt, size int64, keys keysrc.Source, opts Options) (*Reader, error) {
 	compressed := src
 	compressedSize := size
-	unfinished := opts.AcceptUnfinished
+	// The one rule for every command and the mount: the active log is served up to its last
+	// complete block, a rotated one must be whole.
+	unfinished := MayBeUnfinished(r.PlainName)
 	if r.Encrypted {
 		key, err := lookup(keys, r.KeyID, keysrc.AnyOwner)
 		if err != nil {
 			return nil, err
 		}
-		cbc, isGzip, err := openAuditCBC(src, size, ParseAuditPassword(key), opts.AcceptUnfinished)
+		cbc, isGzip, err := openAuditCBC(src, size, ParseAuditPassword(key), unfinished)
 		if err != nil {
 			return nil, err
 		}
@@ -118,13 +134,13 @@ func openAuditLog(r *Reader, src io.ReaderAt, size int64, keys keysrc.Source, op
 			r.data = cbc
 			return r, nil
 		}
-		compressed, compressedSize, unfinished = cbc, cbc.Size(), cbc.unfinished
+		compressed, compressedSize = cbc, cbc.Size()
 	}
 	var prev *gzipReader
 	if opts.Previous != nil {
 		prev, _ = opts.Previous.data.(*gzipReader)
 	}
-	g, err := newGzipReader(compressed, compressedSize, unfinished, prev)
+	g, err := newGzipReader(compressed, compressedSize, unfinished, prev, opts.ProvenSize)
 	if err != nil {
 		return nil, err
 	}

@@ -67,15 +67,35 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	o, _, errno := f.current()
+	o, errno := f.servable()
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	if o.err != nil {
-		f.view.readers.put(o)
-		return nil, 0, toErrno(o.err)
-	}
 	return &handle{file: f, opened: o, ahead: crypto.NewAhead(o.reader, !o.reader.Compressed)}, f.cacheFlags(o.stamp), 0
+}
+
+// servable returns the reader of the file as it is now, with its size proven: no read is
+// served under a size that is an estimate. A proof that changes the size the kernel was given
+// tells it to ask for the attributes again.
+func (f *fileNode) servable() (*opened, syscall.Errno) {
+	o, _, errno := f.current()
+	if errno != 0 {
+		return nil, errno
+	}
+	err := o.err
+	if err == nil {
+		var changed bool
+		if changed, err = f.view.prove(o); err != nil {
+			f.view.log.Warn("cannot prove size", "file", o.path, "status", crypto.Status(err), "reason", err.Error())
+		} else if changed {
+			f.NotifyContent(-1, 0) // attributes only
+		}
+	}
+	if err != nil {
+		f.view.readers.put(o)
+		return nil, toErrno(err)
+	}
+	return o, 0
 }
 
 // cacheFlags lets the kernel keep the plaintext it has cached from an earlier open when the
@@ -114,28 +134,7 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 		h.file.view.log.Warn("read failed", "file", o.path, "offset", off, "status", crypto.Status(err), "reason", err.Error())
 		return nil, toErrno(err)
 	}
-	if o.reader.Compressed && off+int64(len(b)) >= h.file.view.shownSize(o) {
-		h.file.measure(o)
-	}
 	return &lentReply{data: b, done: release}, 0
-}
-
-// measure makes a compressed log's size exact once a read reaches the size the kernel was
-// given, which came from the gzip trailer. A stream of several members, or over 4 GiB, goes on
-// past it: the kernel, which reads no further than the size it knows, is told to ask for the
-// attributes again, and the reading program goes on to the real end.
-func (f *fileNode) measure(o *opened) {
-	shown := f.view.shownSize(o)
-	if err := o.reader.Measure(); err != nil {
-		f.view.log.Warn("cannot measure", "file", o.path, "status", crypto.Status(err), "reason", err.Error())
-		return
-	}
-	if size := o.reader.Size(); size != shown {
-		f.view.sizes.put(o.path, o.stamp, size)
-		f.view.log.Info("size corrected", "file", o.path, "estimate", shown, "size", size)
-		// Attributes only (offset -1): this read holds locks on the file's pages.
-		f.NotifyContent(-1, 0)
-	}
 }
 
 // lentReply sends a read's bytes from where they are, dest or a read-ahead buffer, and gives
@@ -170,8 +169,8 @@ func (h *handle) reader(end int64) (*opened, *crypto.Ahead) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if end > h.opened.reader.Size() {
-		if o, _, errno := h.file.current(); errno == 0 {
-			if o.err == nil && o.stamp.ino == h.opened.stamp.ino && o != h.opened {
+		if o, errno := h.file.servable(); errno == 0 {
+			if o.stamp.ino == h.opened.stamp.ino && o != h.opened {
 				h.ahead.Close()
 				h.file.view.readers.put(h.opened)
 				h.opened, h.ahead = o, crypto.NewAhead(o.reader, !o.reader.Compressed)

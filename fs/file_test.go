@@ -38,7 +38,11 @@ func TestReadHoldsItsReader(t *testing.T) {
 	other := filepath.Join(t.TempDir(), "other")
 	os.WriteFile(other, bytes.Repeat([]byte{0x77}, 12<<20), 0o600)
 
-	v := &view{source: dir, readers: newReaders(keysrc.KeyDir(keyDir), slog.Default()), log: slog.Default()}
+	root, err := NewRoot(dir, Options{Keys: keysrc.KeyDir(keyDir), Log: slog.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := root.(*dirNode).view
 	file := &fileNode{node: node{view: v, rel: "binlog.000001"}}
 	fh, _, errno := file.Open(context.Background(), syscall.O_RDONLY)
 	if errno != 0 {

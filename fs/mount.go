@@ -37,6 +37,10 @@ func Mount(source, mountpoint string, opts Options, allowOther bool) (*fuse.Serv
 	if err := SetReadahead(mountpoint, ReadaheadWindow); err != nil {
 		opts.logger().Debug("readahead left at the kernel's default", "reason", err.Error())
 	}
+	v := root.(*dirNode).view
+	stop := make(chan struct{})
+	go func() { server.Wait(); close(stop); v.sizes.store.close() }()
+	go v.proveAll(stop)
 	return server, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -16,12 +15,12 @@ import (
 // stamp identifies one version of a source file: it changes when the file is replaced,
 // grows, shrinks or is written.
 type stamp struct {
-	ino, size int64
-	mtime     int64
+	dev, ino           uint64
+	size, mtime, ctime int64
 }
 
 func stampOf(st *syscall.Stat_t) stamp {
-	return stamp{int64(st.Ino), st.Size, st.Mtim.Nano()}
+	return stamp{uint64(st.Dev), st.Ino, st.Size, st.Mtim.Nano(), st.Ctim.Nano()}
 }
 
 // opened is a source file's plaintext reader, shared by every handle on that version of it.
@@ -44,8 +43,9 @@ func (o *opened) size(sourceSize int64) int64 {
 // readers keeps the plaintext readers of recently used files, so that header parsing, key
 // look-up and the gzip index are done once per version of a file, not per read.
 type readers struct {
-	keys keysrc.Source
-	log  *slog.Logger
+	keys   keysrc.Source
+	log    *slog.Logger
+	proven func(path string, version stamp) int64 // a size proven before, or 0
 
 	mu    sync.Mutex
 	byKey map[string]*opened
@@ -57,8 +57,8 @@ const (
 	retryFailedIn  = 2 * time.Second // a key added to the keyring is noticed this soon
 )
 
-func newReaders(keys keysrc.Source, log *slog.Logger) *readers {
-	return &readers{keys: keys, log: log, byKey: map[string]*opened{}}
+func newReaders(keys keysrc.Source, log *slog.Logger, proven func(string, stamp) int64) *readers {
+	return &readers{keys: keys, log: log, proven: proven, byKey: map[string]*opened{}}
 }
 
 // get returns the reader for this version of the file, opening it if needed. The caller
@@ -98,8 +98,7 @@ func (c *readers) get(path string, st *syscall.Stat_t) *opened {
 
 func (c *readers) open(path string, s stamp, previous *crypto.Reader) *opened {
 	o := &opened{path: path, stamp: s}
-	opts := crypto.Options{AcceptUnfinished: crypto.MayBeUnfinished(crypto.PlainName(filepath.Base(path))), Previous: previous}
-	o.reader, o.err = crypto.OpenFile(path, c.keys, opts)
+	o.reader, o.err = crypto.OpenFile(path, c.keys, crypto.Options{Previous: previous, ProvenSize: c.proven(path, s)})
 	if o.err != nil {
 		o.when = time.Now()
 		c.log.Warn("cannot decrypt", "file", path, "status", crypto.Status(o.err), "reason", o.err.Error())

@@ -1,65 +1,153 @@
 package fs
 
 import (
+	"io/fs"
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
+
+	"github.com/mysqllogfs/mysqllogfs/crypto"
 )
 
 // sizes remembers the plaintext size of each version of the files seen, so that a file's
 // attributes cost one open per version, and so that listing a directory can find the sizes
-// of its files in parallel before the kernel asks for them one by one.
+// of its files in parallel before the kernel asks for them one by one. A compressed log's
+// size is an estimate from its gzip trailer until a full decode proves it; proven sizes also
+// go to the store, which keeps them across mounts.
 type sizes struct {
 	mu      sync.Mutex
 	byPath  map[string]sized // source path -> the latest version's size
 	warming map[string]bool  // directories being warmed now
+	store   *sizeStore
 }
 
 type sized struct {
 	stamp stamp
 	size  int64
+	exact bool
 }
 
 // maxSizes bounds the cache; past it, it starts again empty.
 const maxSizes = 100_000
 
-func (s *sizes) get(path string, version stamp) (int64, bool) {
+// get returns the size known for this version of the file, and whether it is proven.
+func (s *sizes) get(path string, version stamp) (size int64, known, exact bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	e, ok := s.byPath[path]
-	return e.size, ok && e.stamp == version
+	s.mu.Unlock()
+	if ok && e.stamp == version {
+		return e.size, true, e.exact
+	}
+	if size, ok := s.store.get(version); ok {
+		s.put(path, version, size, true)
+		return size, true, true
+	}
+	return 0, false, false
 }
 
-func (s *sizes) put(path string, version stamp, size int64) {
+func (s *sizes) put(path string, version stamp, size int64, exact bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.byPath == nil || len(s.byPath) >= maxSizes {
 		s.byPath = map[string]sized{}
 	}
-	s.byPath[path] = sized{version, size}
+	s.byPath[path] = sized{version, size, exact}
+	s.mu.Unlock()
+	if exact {
+		s.store.put(version, size)
+	}
+}
+
+// proven is the size of this version proven before, by this mount or an earlier one; 0 if none.
+func (s *sizes) proven(path string, version stamp) int64 {
+	if size, _, exact := s.get(path, version); exact {
+		return size
+	}
+	return 0
 }
 
 // plainSize is the size the view shows for a source file in the version st describes.
 func (v *view) plainSize(path string, st *syscall.Stat_t) int64 {
 	version := stampOf(st)
-	if size, ok := v.sizes.get(path, version); ok {
+	if size, known, _ := v.sizes.get(path, version); known {
 		return size
 	}
 	o := v.readers.get(path, st)
 	defer v.readers.put(o)
 	size := o.size(st.Size)
 	if o.err == nil {
-		v.sizes.put(path, version, size)
+		v.sizes.put(path, version, size, o.reader.SizeExact())
 	}
 	return size
 }
 
+// prove makes the reader's size exact before anything is served under it: a compressed log
+// whose size came from its gzip trailer (which holds it modulo 4 GiB, and for the last member
+// only) is decoded to its end once, which also builds its index for the reads that follow.
+// It reports whether the size changed from the one the kernel was given.
+func (v *view) prove(o *opened) (changed bool, err error) {
+	if o.reader.SizeExact() {
+		return false, nil
+	}
+	shown := v.shownSize(o)
+	start := time.Now()
+	if err := o.reader.Measure(); err != nil {
+		return false, err
+	}
+	size := o.reader.Size()
+	v.sizes.put(o.path, o.stamp, size, true)
+	v.log.Debug("size proven", "file", o.path, "size", size, "estimate", shown, "took", time.Since(start).Round(time.Millisecond))
+	return size != shown, nil
+}
+
 // shownSize is the size the kernel was given for this version of the file.
 func (v *view) shownSize(o *opened) int64 {
-	if size, ok := v.sizes.get(o.path, o.stamp); ok {
+	if size, known, _ := v.sizes.get(o.path, o.stamp); known {
 		return size
 	}
 	return o.size(o.stamp.size)
+}
+
+// proveAll proves, one file at a time, the sizes of the compressed logs of the source that
+// are not known yet, so that `ls -l` becomes exact without anyone opening them. It stops
+// when stop is closed.
+func (v *view) proveAll(stop <-chan struct{}) {
+	start, proven := time.Now(), 0
+	filepath.WalkDir(v.source, func(path string, d fs.DirEntry, err error) error {
+		select {
+		case <-stop:
+			return filepath.SkipAll
+		default:
+		}
+		if err != nil || !d.Type().IsRegular() || crypto.PlainName(d.Name()) == d.Name() {
+			return nil // only audit logs are compressed
+		}
+		var st syscall.Stat_t
+		if syscall.Lstat(path, &st) != nil {
+			return nil
+		}
+		if _, _, exact := v.sizes.get(path, stampOf(&st)); exact {
+			return nil
+		}
+		o := v.readers.get(path, &st)
+		defer v.readers.put(o)
+		if o.err != nil {
+			return nil // logged by the open
+		}
+		if o.reader.SizeExact() {
+			v.sizes.put(path, o.stamp, o.reader.Size(), true)
+			return nil
+		}
+		if _, err := v.prove(o); err != nil {
+			v.log.Warn("cannot prove size", "file", path, "status", crypto.Status(err), "reason", err.Error())
+			return nil
+		}
+		proven++
+		return nil
+	})
+	if proven > 0 {
+		v.log.Info("sizes proven", "files", proven, "took", time.Since(start).Round(time.Millisecond))
+	}
 }
 
 // warmParallel is how many files a listing opens at once to find their sizes: the opens wait

@@ -21,6 +21,9 @@ import (
 type Options struct {
 	Keys keysrc.Source
 	Log  *slog.Logger
+	// SizeCache is the directory where proven plaintext sizes are remembered across mounts;
+	// "" remembers them for this mount only.
+	SizeCache string
 }
 
 func (o Options) logger() *slog.Logger {
@@ -58,7 +61,14 @@ func NewRoot(source string, opts Options) (gofs.InodeEmbedder, error) {
 		return nil, syscall.ENOTDIR
 	}
 	log := opts.logger()
-	v := &view{source: abs, readers: newReaders(opts.Keys, log), log: log}
+	store, err := openSizeStore(opts.SizeCache)
+	if err != nil {
+		log.Warn("proven sizes are remembered for this mount only", "size_cache", opts.SizeCache, "reason", err.Error())
+		store, _ = openSizeStore("")
+	}
+	v := &view{source: abs, log: log}
+	v.sizes.store = store
+	v.readers = newReaders(opts.Keys, log, v.sizes.proven)
 	return &dirNode{node: node{view: v, rel: "."}}, nil
 }
 

@@ -25,7 +25,7 @@ import (
 // under reads still using them, and about one run in three served wrong bytes without an
 // error. Every byte read must be the plaintext.
 func TestGrowingBinlogConcurrentReads(t *testing.T) {
-	rounds, each := 3, 5*time.Second
+	rounds, each := 3, 3*time.Second
 	if testing.Short() {
 		rounds, each = 1, 2*time.Second
 	}

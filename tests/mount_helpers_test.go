@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -74,6 +75,9 @@ func mountOn(t *testing.T, mountpoint, source string, flags ...string) *mounted 
 	t.Helper()
 	requireFUSE(t)
 	m := &mounted{dir: mountpoint, logs: &syncBuffer{}}
+	if !slices.ContainsFunc(flags, func(f string) bool { return strings.Contains(f, "size-cache") }) {
+		flags = append(flags, "--size-cache", t.TempDir()) // nothing remembered from other tests
+	}
 	args := append(append([]string{"mount", "--foreground"}, flags...), source, m.dir)
 	m.cmd = exec.Command(Binary(t), args...)
 	m.cmd.Stderr = m.logs

@@ -42,6 +42,7 @@ var helperFlags = map[string]string{
 	"keyring": "--keyring", "keyring_password_file": "--keyring-password-file",
 	"key_dir": "--key-dir", "log_level": "--log-level",
 	"mariadb_keys": "--mariadb-keys", "mariadb_keys_secret_file": "--mariadb-keys-secret-file",
+	"size_cache": "--size-cache",
 }
 
 // genericOptions belong to mount(8) and the kernel, not to mysqllogfs.
@@ -60,10 +61,12 @@ func helperOption(opt string) ([]string, error) {
 		return []string{"--allow-other"}, nil
 	case name == "foreground":
 		return []string{"--foreground"}, nil
+	case name == "no_size_cache":
+		return []string{"--no-size-cache"}, nil
 	case helperFlags[name] != "" && hasValue:
 		return []string{helperFlags[name], value}, nil
 	}
-	return nil, fmt.Errorf("mount option %q is not one of mysqllogfs's: keyring=, keyring_password_file=, key_dir=, mariadb_keys=, mariadb_keys_secret_file=, log_level=, allow_other", opt)
+	return nil, fmt.Errorf("mount option %q is not one of mysqllogfs's: keyring=, keyring_password_file=, key_dir=, mariadb_keys=, mariadb_keys_secret_file=, log_level=, size_cache=, no_size_cache, allow_other", opt)
 }
 
 func isCommand(name string) bool {

@@ -93,14 +93,12 @@ func inspectFile(path string, keys keysrc.Source) report {
 	r.Kind, r.PlainName, r.KeyID = string(info.Kind), info.PlainName, info.KeyID
 
 	f, err := crypto.OpenFile(path, keys, crypto.Options{})
-	if errors.Is(err, crypto.ErrCorrupt) {
-		if g, err2 := crypto.OpenFile(path, keys, crypto.Options{AcceptUnfinished: true}); err2 == nil {
-			f, err, r.Status = g, nil, statusUnfinished
-		}
-	}
 	if err == nil {
 		defer f.Close()
 		err = f.Measure()
+		if f.Unfinished() {
+			r.Status = statusUnfinished
+		}
 	}
 	if info.Encrypted {
 		found := !errors.Is(err, crypto.ErrMissingKey)

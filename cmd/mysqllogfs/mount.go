@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -35,6 +36,9 @@ func mountCommand() *cli.Command {
 			&cli.BoolFlag{Name: "foreground", Aliases: []string{"f"}, Usage: "stay attached (for systemd and containers)"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users in, the kernel checking the source's permission bits"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"MYSQLLOGFS_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "size-cache", EnvVars: []string{"MYSQLLOGFS_SIZE_CACHE"}, Value: defaultSizeCache(),
+				Usage: "directory where proven plaintext sizes of compressed logs are remembered across mounts (sizes only, never plaintext)"},
+			&cli.BoolFlag{Name: "no-size-cache", Usage: "remember proven sizes for this mount only"},
 		),
 		Action: runMount,
 	}
@@ -75,7 +79,11 @@ func runMount(c *cli.Context) error {
 	// Before mounting: a signal that comes as soon as the mount is visible must unmount it.
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
-	server, err := fs.Mount(source, mountpoint, fs.Options{Keys: keys, Log: log}, c.Bool("allow-other"))
+	sizeCache := c.String("size-cache")
+	if c.Bool("no-size-cache") {
+		sizeCache = ""
+	}
+	server, err := fs.Mount(source, mountpoint, fs.Options{Keys: keys, Log: log, SizeCache: sizeCache}, c.Bool("allow-other"))
 	if err != nil {
 		notifyParent(err)
 		return err
@@ -92,6 +100,15 @@ func runMount(c *cli.Context) error {
 	server.Wait()
 	log.Info("unmounted", "mountpoint", mountpoint)
 	return nil
+}
+
+// defaultSizeCache is $XDG_CACHE_HOME/mysqllogfs, or ~/.cache/mysqllogfs.
+func defaultSizeCache() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "mysqllogfs")
 }
 
 // detach runs this same command again in the foreground, in a new session, and returns once

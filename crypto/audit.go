@@ -124,8 +124,11 @@ func openAuditCBC(src io.ReaderAt, size int64, pw AuditPassword, acceptUnfinishe
 // newSegment reads the salt of the container at off and derives its key.
 func (r *cbcReader) newSegment(off int64, pw AuditPassword) (*segment, error) {
 	var header [openssl.HeaderSize]byte
-	if n, _ := r.src.ReadAt(header[:], off); n < len(header) {
-		return nil, fmt.Errorf("%w: %d bytes, too short for the Salted__ header", ErrCorrupt, off+int64(n))
+	if n, err := r.src.ReadAt(header[:], off); n < len(header) {
+		if isIOError(err) {
+			return nil, readError(err, "reading the container header at byte %d", off)
+		}
+		return nil, fmt.Errorf("%w: the container at byte %d has %d bytes, too few for the Salted__ header", ErrCorrupt, off, n)
 	}
 	salt, ok := openssl.Salt(header[:])
 	if !ok {
@@ -143,7 +146,7 @@ func (r *cbcReader) newSegment(off int64, pw AuditPassword) (*segment, error) {
 func checkAuditStart(src io.ReaderAt, seg *segment) (compressed bool, err error) {
 	ct := make([]byte, aes.BlockSize)
 	if _, err := src.ReadAt(ct, seg.ctStart()); err != nil {
-		return false, fmt.Errorf("%w: reading the first cipher block: %v", ErrCorrupt, err)
+		return false, readError(err, "reading the first cipher block")
 	}
 	seg.cbc.decrypt(ct, ct, seg.iv)
 	switch {
@@ -183,7 +186,7 @@ func (r *cbcReader) findSegments(first *segment, size int64, pw AuditPassword) e
 	for off := cur.ctStart(); off < size; off += cbcScanChunk {
 		n, err := r.src.ReadAt(buf, off)
 		if err != nil && err != io.EOF {
-			return fmt.Errorf("%w: reading at byte %d: %v", ErrCorrupt, off, err)
+			return readError(err, "reading at byte %d", off)
 		}
 		for i := 0; ; {
 			j := bytes.Index(buf[i:n], []byte(openssl.Magic))
@@ -278,7 +281,7 @@ func (r *cbcReader) readRun(p []byte, off int64) (int, error) {
 	defer cbcBuffers.Put(bp)
 	ct := (*bp)[:seg.ctStart()+lastBlock*aes.BlockSize-from]
 	if _, err := r.src.ReadAt(ct, from); err != nil {
-		return 0, fmt.Errorf("%w: reading cipher blocks at byte %d: %v", ErrCorrupt, from, err)
+		return 0, readError(err, "reading cipher blocks at byte %d", from)
 	}
 	if firstBlock > 0 {
 		iv, ct = [aes.BlockSize]byte(ct), ct[aes.BlockSize:]

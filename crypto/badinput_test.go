@@ -5,6 +5,8 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"io"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
@@ -130,5 +132,61 @@ func TestStatus(t *testing.T) {
 		if got := crypto.Status(err); got != want {
 			t.Errorf("Status(%v) = %q, want %q", err, got, want)
 		}
+	}
+}
+
+// failingSource is a source whose reads of bytes at or past from fail as a disk would.
+type failingSource struct {
+	data []byte
+	from int64
+}
+
+func (f failingSource) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.from {
+		n := copy(p, f.data[off:max(off, min(f.from, int64(len(f.data))))])
+		return n, syscall.EIO
+	}
+	return bytes.NewReader(f.data).ReadAt(p, off)
+}
+
+// A source that cannot be read is an I/O error, whatever the file's kind and wherever the
+// failure: never "corrupt" or "wrong key", which would send the user looking for damage or
+// another key.
+func TestIOErrorsAreNotDamage(t *testing.T) {
+	mariadbKey := mustHex("16a214fa018c33bdd843b099440735651572949af5a5d02ec70bccf6b16d9f15")
+	keys := staticKeys{binlogKeyID: binlogMaster, auditKeyID: []byte(auditSecret), "1": mariadbKey}
+	plainAudit := []byte(strings.Repeat("<AUDIT_RECORD NAME=\"Query\"/>\n", 4000))
+	files := map[string][]byte{
+		"binlog.000001":                   encryptedBinlog(t),
+		auditName:                         encryptAudit(t, plainAudit, true),
+		"audit.log.20231231T235959-1.enc": encryptAudit(t, plainAudit, false),
+		"audit.20240101T000000.log.gz":    run(t, plainAudit, nil, "gzip", "-c"),
+		"mariadb-bin.000001":              readFile(t, fixture(t, "mariadb-10.11-encrypted", "aes_cbc", "mariadb-bin.000001")),
+	}
+	for name, data := range files {
+		for _, from := range []int64{0, 10, 600, int64(len(data)) / 2, int64(len(data)) - 1} {
+			if from >= int64(len(data)) {
+				continue
+			}
+			src := failingSource{data, from}
+			r, err := crypto.Open(src, int64(len(data)), name, keys, crypto.Options{})
+			if err == nil {
+				_, err = io.Copy(io.Discard, io.NewSectionReader(r, 0, 1<<40))
+			}
+			if !errors.Is(err, syscall.EIO) || errors.Is(err, crypto.ErrCorrupt) || errors.Is(err, crypto.ErrWrongKey) {
+				t.Errorf("%s failing from byte %d: %v (%s); want EIO, not damage", name, from, err, crypto.Status(err))
+			} else if crypto.Status(err) != "I/O error" {
+				t.Errorf("%s failing from byte %d: status %q", name, from, crypto.Status(err))
+			}
+		}
+	}
+}
+
+// A missing key's error keeps the key source's typed error for errors.As.
+func TestMissingKeyKeepsTheSourceError(t *testing.T) {
+	_, err := crypto.Open(bytes.NewReader(encryptedBinlog(t)), int64(len(encryptedBinlog(t))), "binlog.000001", staticKeys{}, crypto.Options{})
+	var notFound *keysrc.NotFoundError
+	if !errors.Is(err, crypto.ErrMissingKey) || !errors.As(err, &notFound) || notFound.ID != binlogKeyID {
+		t.Fatalf("missing key: %v; want ErrMissingKey wrapping a *keysrc.NotFoundError for %q", err, binlogKeyID)
 	}
 }

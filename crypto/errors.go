@@ -2,7 +2,11 @@ package crypto
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"strings"
+	"syscall"
 )
 
 // Every error Open and ReadAt return for bad input wraps one of these, so callers can map them
@@ -19,7 +23,8 @@ var (
 )
 
 // Status names an outcome for people and for the status attribute: "ok", "missing key",
-// "wrong key", "corrupt", "unsupported", or "error" for anything else (such as an I/O error).
+// "wrong key", "corrupt", "unsupported", "I/O error" (the source could not be read), or
+// "error" for anything else.
 func Status(err error) string {
 	switch {
 	case err == nil:
@@ -32,8 +37,28 @@ func Status(err error) string {
 		return "corrupt"
 	case errors.Is(err, ErrUnsupported):
 		return "unsupported"
+	case isIOError(err):
+		return "I/O error"
 	}
 	return "error"
+}
+
+// isIOError reports whether err came from reading the source (a disk error, a closed file),
+// as opposed to what the bytes say.
+func isIOError(err error) bool {
+	var errno syscall.Errno
+	var pathErr *fs.PathError
+	return errors.As(err, &errno) || errors.As(err, &pathErr) || errors.Is(err, fs.ErrClosed) || errors.Is(err, ErrClosed)
+}
+
+// readError says what a failed read of the source at where means: a file that ends early is
+// damaged (truncated); any other failure is reported as itself, never as damage.
+func readError(err error, where string, args ...any) error {
+	what := fmt.Sprintf(where, args...)
+	if isIOError(err) || !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%w: %s: the file ends early", ErrCorrupt, what)
 }
 
 // Describe is Status with the reason: "ok", or for example "missing key: no key "X" in ...",

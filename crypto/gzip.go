@@ -446,6 +446,8 @@ func (c *gzCursor) read(p []byte) (int, error) {
 		case errors.Is(err, io.ErrUnexpectedEOF) && c.g.acceptUnfinished:
 			c.g.finish(c.pos, true) // a stream still being written: everything decodable so far
 			c.err = io.EOF
+		case err != nil && isIOError(err):
+			c.err = fmt.Errorf("gzip data at compressed byte %d: %w", c.compressedPos(), err)
 		case err != nil:
 			c.err = fmt.Errorf("%w: gzip data at compressed byte %d: %v", ErrCorrupt, c.compressedPos(), err)
 		}
@@ -467,6 +469,9 @@ func (c *gzCursor) startMember() error {
 		if errors.Is(err, io.ErrUnexpectedEOF) && c.g.acceptUnfinished {
 			c.g.finish(c.pos, true)
 			return io.EOF
+		}
+		if isIOError(err) {
+			return fmt.Errorf("gzip member at compressed byte %d: %w", header, err)
 		}
 		return fmt.Errorf("%w: gzip member at compressed byte %d: %v", ErrCorrupt, header, err)
 	}

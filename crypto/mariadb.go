@@ -93,7 +93,7 @@ func openMariaDBBinlog(src io.ReaderAt, size int64, head []byte, keys keysrc.Sou
 	firstEncrypted := start.fdeEnd + start.startLen
 	r.head = make([]byte, firstEncrypted)
 	if _, err := src.ReadAt(r.head, 0); err != nil {
-		return nil, fmt.Errorf("%w: reading the binlog start: %v", ErrCorrupt, err)
+		return nil, readError(err, "reading the binlog start")
 	}
 	r.rewriteStartEncryption()
 	if r.events, err = indexEvents(src, firstEncrypted, size); err != nil {
@@ -143,7 +143,10 @@ func indexEvents(src io.ReaderAt, from, size int64) ([]int64, error) {
 	header := make([]byte, eventHeaderSize)
 	for {
 		if _, err := io.ReadFull(br, header); err != nil {
-			break
+			if isIOError(err) {
+				return nil, readError(err, "indexing the event at offset %d", pos)
+			}
+			break // the end, or an event not yet complete
 		}
 		length := int64(binary.LittleEndian.Uint32(header[eventLengthOffset:]))
 		if length < eventHeaderSize {
@@ -154,7 +157,7 @@ func indexEvents(src io.ReaderAt, from, size int64) ([]int64, error) {
 		}
 		events = append(events, pos)
 		if _, err := br.Discard(int(length - eventHeaderSize)); err != nil {
-			break
+			return nil, readError(err, "indexing the event at offset %d", pos)
 		}
 		pos += length
 	}
@@ -181,7 +184,7 @@ func (r *mariadbReader) decryptEvent(i int) ([]byte, error) {
 	pos, end := r.events[i], r.events[i+1]
 	buf := make([]byte, end-pos)
 	if _, err := r.src.ReadAt(buf, pos); err != nil {
-		return nil, fmt.Errorf("%w: reading the event at offset %d: %v", ErrCorrupt, pos, err)
+		return nil, readError(err, "reading the event at offset %d", pos)
 	}
 	// The writer stored C[5:9] at 0..3, C[0:5] at 4..8 and the length at 9..12: put the
 	// ciphertext back together in buf[4:], decrypt, and restore timestamp and length.

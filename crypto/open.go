@@ -154,7 +154,7 @@ func lookup(keys keysrc.Source, id, owner string) ([]byte, error) {
 	}
 	k, err := keys.Lookup(id, owner)
 	if errors.Is(err, keysrc.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %v", ErrMissingKey, err)
+		return nil, fmt.Errorf("%w: %w", ErrMissingKey, err)
 	}
 	if err != nil {
 		return nil, err

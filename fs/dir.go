@@ -18,7 +18,7 @@ var (
 )
 
 func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	entries, _, err := d.view.listings.get(d.sourcePath())
+	entries, _, err := d.view.listings.get(d.sourcePath(), d.view.inodes)
 	if err != nil {
 		return nil, gofs.ToErrno(err)
 	}
@@ -31,7 +31,7 @@ func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 }
 
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	entries, byName, err := d.view.listings.get(d.sourcePath())
+	entries, byName, err := d.view.listings.get(d.sourcePath(), d.view.inodes)
 	if err != nil {
 		return nil, gofs.ToErrno(err)
 	}
@@ -42,8 +42,8 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	return d.child(ctx, entries[i], out)
 }
 
-// child makes or finds the inode of a source entry. Inode numbers are the source's, so they
-// are the same after a remount.
+// child makes or finds the inode of a source entry. Inode numbers come from the source's
+// (device and inode), so they are the same after a remount.
 func (d *dirNode) child(ctx context.Context, e entry, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	rel := filepath.Join(d.rel, e.source)
 	var st syscall.Stat_t
@@ -63,8 +63,9 @@ func (d *dirNode) child(ctx context.Context, e entry, out *fuse.EntryOut) (*gofs
 	}
 	// go-fuse keeps the node it already has for this inode number, not the one made here, so
 	// the path a renamed file is found under now is kept in the view, where both see it.
-	d.view.paths.Store(st.Ino, rel)
-	child := d.NewInode(ctx, embedder, gofs.StableAttr{Mode: st.Mode & syscall.S_IFMT, Ino: st.Ino})
+	ino := d.view.inodes.translate(uint64(st.Dev), st.Ino)
+	d.view.paths.Store(ino, rel)
+	child := d.NewInode(ctx, embedder, gofs.StableAttr{Mode: st.Mode & syscall.S_IFMT, Ino: ino})
 	if f, ok := child.Operations().(*fileNode); ok {
 		return child, f.fillAttr(&st, &out.Attr)
 	}

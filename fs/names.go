@@ -21,7 +21,7 @@ type entry struct {
 // listSource reads a source directory and maps its names to the view's. Where several source
 // files map to one plaintext name, the file already called that wins, else the one whose
 // source name sorts first; the others stay reachable, decrypted, under their source names.
-func listSource(dir string) ([]entry, error) {
+func listSource(dir string, inodes *inoMap) ([]entry, error) {
 	d, err := openDirNoAtime(dir)
 	if err != nil {
 		return nil, err
@@ -49,7 +49,7 @@ func listSource(dir string) ([]entry, error) {
 				taken[plain] = true
 			}
 		}
-		entries = append(entries, entry{name: shown, source: n, mode: st.Mode, ino: st.Ino})
+		entries = append(entries, entry{name: shown, source: n, mode: st.Mode, ino: inodes.translate(uint64(st.Dev), st.Ino)})
 	}
 	return entries, nil
 }
@@ -83,7 +83,7 @@ type listing struct {
 const maxCachedListings = 64
 
 // get returns the current entries of dir, and the index of each view name.
-func (l *listings) get(dir string) ([]entry, map[string]int, error) {
+func (l *listings) get(dir string, inodes *inoMap) ([]entry, map[string]int, error) {
 	var st syscall.Stat_t
 	if err := syscall.Stat(dir, &st); err != nil {
 		return nil, nil, err
@@ -95,7 +95,7 @@ func (l *listings) get(dir string) ([]entry, map[string]int, error) {
 	if ok && cached.stamp == s && !recentlyChanged(&st) {
 		return cached.entries, cached.byName, nil
 	}
-	entries, err := listSource(dir)
+	entries, err := listSource(dir, inodes)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -39,7 +39,8 @@ type view struct {
 	readers  *readers
 	sizes    sizes
 	listings listings
-	paths    sync.Map // source inode number -> source path relative to source, as last looked up
+	inodes   *inoMap
+	paths    sync.Map // view inode number -> source path relative to source, as last looked up
 	log      *slog.Logger
 }
 
@@ -66,7 +67,7 @@ func NewRoot(source string, opts Options) (gofs.InodeEmbedder, error) {
 		log.Warn("proven sizes are remembered for this mount only", "size_cache", opts.SizeCache, "reason", err.Error())
 		store, _ = openSizeStore("")
 	}
-	v := &view{source: abs, log: log}
+	v := &view{source: abs, log: log, inodes: newInoMap(uint64(st.Dev))}
 	v.sizes.store = store
 	v.readers = newReaders(opts.Keys, log, v.sizes.proven)
 	return &dirNode{node: node{view: v, rel: "."}}, nil

@@ -8,9 +8,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
+	"os"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mysqllogfs/mysqllogfs/keysrc"
@@ -48,31 +52,40 @@ func (v *Verification) verify(path string, keys keysrc.Source) error {
 		return err
 	}
 	defer src.Close()
-	info, err := src.Stat()
+	before, err := identity(src)
 	if err != nil {
 		return err
 	}
-	v.Size, v.MTime = info.Size(), info.ModTime()
-	sum := sha256.New()
-	if _, err := io.Copy(sum, src); err != nil {
-		return err
+	v.Size, v.MTime = before.size, time.Unix(0, before.mtime)
+	// One open, one pass: the source hash is taken from the very bytes the reader decrypts.
+	source := &hashingSource{f: src, sum: sha256.New()}
+	err = v.readPlaintext(source, path, keys)
+	if hashErr := source.finish(before.size); err == nil {
+		err = hashErr
 	}
-	v.SourceSHA256 = hex.EncodeToString(sum.Sum(nil))
+	v.SourceSHA256 = hex.EncodeToString(source.sum.Sum(nil))
+	if after, statErr := identity(src); statErr != nil || after != before {
+		// Whatever the reading found, it cannot be judged: the bytes moved under it.
+		err = fmt.Errorf("the file changed while it was being verified: verify it again once the server has finished writing it")
+	}
+	return err
+}
 
-	f, err := OpenFile(path, keys, Options{})
+// readPlaintext opens the plaintext of src, checks what its format allows, and hashes it.
+func (v *Verification) readPlaintext(src *hashingSource, path string, keys keysrc.Source) error {
+	r, err := Open(src, v.Size, filepath.Base(path), keys, Options{})
 	if err != nil {
 		head := make([]byte, HeadSize)
-		n, _ := src.ReadAt(head, 0)
+		n, _ := src.f.ReadAt(head, 0)
 		info := Identify(filepath.Base(path), head[:n])
 		v.Kind, v.KeyID = info.Kind, info.KeyID
 		return err
 	}
-	defer f.Close()
-	v.Kind, v.KeyID = f.Kind, f.KeyID
+	v.Kind, v.KeyID = r.Kind, r.KeyID
 	plain := sha256.New()
 	counted := &countingWriter{w: plain}
-	stream := io.TeeReader(io.NewSectionReader(f, 0, 1<<62), counted)
-	switch f.Kind {
+	stream := io.TeeReader(io.NewSectionReader(r, 0, 1<<62), counted)
+	switch r.Kind {
 	case KindMySQLBinlog, KindMariaDBBinlog, KindPlainBinlog:
 		v.Events, err = checkBinlog(bufio.NewReaderSize(stream, 1<<20))
 	case KindAuditLog:
@@ -83,10 +96,56 @@ func (v *Verification) verify(path string, keys keysrc.Source) error {
 	}
 	v.PlainSize = counted.n
 	v.PlainSHA256 = hex.EncodeToString(plain.Sum(nil))
-	if err == nil && f.Size() != counted.n {
-		err = fmt.Errorf("%w: plaintext is %d bytes, its size says %d", ErrCorrupt, counted.n, f.Size())
+	if err == nil && r.Size() != counted.n {
+		err = fmt.Errorf("%w: plaintext is %d bytes, its size says %d", ErrCorrupt, counted.n, r.Size())
 	}
 	return err
+}
+
+// fileIdentity is what changes when a file is written: size, mtime and ctime.
+type fileIdentity struct{ size, mtime, ctime int64 }
+
+func identity(f *os.File) (fileIdentity, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return fileIdentity{}, err
+	}
+	return fileIdentity{st.Size, st.Mtim.Nano(), st.Ctim.Nano()}, nil
+}
+
+// hashingSource hashes the source in order as the reader reads it: each read that reaches
+// past what is hashed so far adds its new bytes. finish hashes what no read reached.
+type hashingSource struct {
+	f      *os.File
+	sum    hash.Hash
+	mu     sync.Mutex
+	hashed int64
+}
+
+func (s *hashingSource) ReadAt(p []byte, off int64) (int, error) {
+	n, err := s.f.ReadAt(p, off)
+	s.mu.Lock()
+	if off <= s.hashed && s.hashed < off+int64(n) {
+		s.sum.Write(p[s.hashed-off : n])
+		s.hashed = off + int64(n)
+	}
+	s.mu.Unlock()
+	return n, err
+}
+
+// finish hashes the source from where the reads stopped to size.
+func (s *hashingSource) finish(size int64) error {
+	buf := make([]byte, 1<<20)
+	for s.hashed < size {
+		n, err := s.ReadAt(buf[:min(int64(len(buf)), size-s.hashed)], s.hashed)
+		if err != nil && err != io.EOF {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("the file shrank while it was being verified")
+		}
+	}
+	return nil
 }
 
 const (

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
 )
@@ -106,5 +107,43 @@ func TestVerifyFindsDamagedAuditLog(t *testing.T) {
 	r := mysqllogfs(t, nil, "verify", "--keyring", d.keyring, filepath.Join(d.dir, name))
 	if out := string(r.stdout); r.code == 0 || !strings.Contains(out, "FAIL") || !strings.Contains(out, "CRC32 mismatch") {
 		t.Fatalf("exit %d:\n%s", r.code, out)
+	}
+}
+
+// A binlog the server appends to while verify reads it. verify hashes the source from the
+// bytes it decrypts, through one open, and fails a file that changed meanwhile; before, it
+// hashed the source through one open and decrypted through another, and its manifest said
+// "ok" for two hashes of different bytes.
+func TestVerifyFileChangingUnderIt(t *testing.T) {
+	d := makeLogDir(t)
+	plain := make([]byte, 128<<20)
+	fillPlain(plain, 5)
+	copy(plain, []byte{0xfe, 'b', 'i', 'n'})
+	path := filepath.Join(d.dir, "binlog.000007")
+	src, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	enc, _ := crypto.NewBinlogWriter(src, "MySQLReplicationKey_demo_1", d.master)
+	enc.Write(plain[:64<<20])
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for off := 64 << 20; off < len(plain); off += 64 << 10 {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				enc.Write(plain[off : off+64<<10])
+			}
+		}
+	}()
+	manifest := filepath.Join(t.TempDir(), "manifest.json")
+	r := mysqllogfs(t, nil, "verify", "--keyring", d.keyring, "--manifest", manifest, path)
+	close(stop)
+	<-stopped
+	if out := string(r.stdout); r.code == 0 || !strings.Contains(out, "changed while it was being verified") {
+		t.Fatalf("exit %d, want a failure saying the file changed:\n%s%s", r.code, out, r.stderr)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/mysqllogfs/mysqllogfs/crypto/source"
 	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
 
@@ -142,16 +143,16 @@ func CounterBlock(nonce [8]byte, off int64) [aes.BlockSize]byte {
 }
 
 // errShrank reports a source file cut shorter than it was at open.
-var errShrank = fmt.Errorf("%w: file shrank while being read", ErrCorrupt)
+var errShrank = fmt.Errorf("%w: %w", ErrCorrupt, source.ErrShrank)
 
 // ctrReader serves the plaintext of an encrypted binlog. A read at any offset costs work in
 // proportion to its length: the counter is computed from the offset.
 type ctrReader struct {
-	src    io.ReaderAt
-	mapped *mappedFile // nil where src is not a file
-	ctr    *aesCTR
-	nonce  [8]byte
-	size   int64
+	src   io.ReaderAt
+	views *source.Views // nil where src is not a file
+	ctr   *aesCTR
+	nonce [8]byte
+	size  int64
 }
 
 func newCTRReader(src io.ReaderAt, srcSize int64, fileKey []byte, nonce [8]byte) (*ctrReader, error) {
@@ -159,11 +160,11 @@ func newCTRReader(src io.ReaderAt, srcSize int64, fileKey []byte, nonce [8]byte)
 	if err != nil {
 		return nil, err
 	}
-	return &ctrReader{src: src, mapped: newMappedFile(src, srcSize), ctr: ctr, nonce: nonce, size: srcSize - binlogHeaderSize}, nil
+	return &ctrReader{src: src, views: source.NewViews(src, srcSize), ctr: ctr, nonce: nonce, size: srcSize - binlogHeaderSize}, nil
 }
 
 // release unmaps what the reader has mapped of the source.
-func (r *ctrReader) release() { r.mapped.close() }
+func (r *ctrReader) release() { r.views.Close() }
 
 func (r *ctrReader) Size() int64 { return r.size }
 
@@ -178,13 +179,13 @@ func (r *ctrReader) ReadAt(p []byte, off int64) (int, error) {
 	ctr, skip := CounterBlock(r.nonce, off), int(off%aes.BlockSize)
 	// Large reads decrypt straight from a mapping of the ciphertext; others, and any the
 	// mapping cannot serve, read it into p and decrypt it there while it is in this core's cache.
-	mapped, err := r.mapped.read(off+binlogHeaderSize, int(want), func(ciphertext []byte) {
+	mapped, err := r.views.Read(off+binlogHeaderSize, int(want), func(ciphertext []byte) {
 		r.ctr.xorKeyStream(p[:want], ciphertext, ctr, skip)
 	})
 	n := int(want)
 	switch {
 	case mapped && err != nil:
-		return 0, err
+		return 0, errShrank
 	case !mapped:
 		n, err = r.src.ReadAt(p[:want], off+binlogHeaderSize)
 		r.ctr.xorKeyStream(p[:n], p[:n], ctr, skip)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -249,5 +251,30 @@ func TestClosedBinlogNeverServesAnotherFile(t *testing.T) {
 		if n, err := f.ReadAt(p, off); !errors.Is(err, crypto.ErrClosed) {
 			t.Fatalf("read of a closed reader at %d: %d bytes, %v; want ErrClosed", off, n, err)
 		}
+	}
+}
+
+// randomBytes returns n bytes from a generator seeded with seed.
+func randomBytes(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// readAtChecked reads through a and compares with want, io.EOF included.
+func readAtChecked(t *testing.T, a io.ReaderAt, want []byte, off int64, size int) {
+	t.Helper()
+	p := make([]byte, size)
+	n, err := a.ReadAt(p, off)
+	want = want[min(off, int64(len(want))):]
+	wantN := min(size, len(want))
+	if n != wantN || !bytes.Equal(p[:n], want[:n]) {
+		t.Fatalf("read of %d at %d: %d bytes, want %d", size, off, n, wantN)
+	}
+	if wantEOF := wantN < size; wantEOF != (err == io.EOF) || (!wantEOF && err != nil) {
+		t.Fatalf("read of %d at %d: error %v", size, off, err)
 	}
 }

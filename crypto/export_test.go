@@ -23,28 +23,3 @@ func IndexWindowBytes(r *Reader) int64 {
 	}
 	return n
 }
-
-// AheadBuffersOut is, for tests, how many read-ahead buffers are in use.
-func AheadBuffersOut() int {
-	aheadBuffers.mu.Lock()
-	defer aheadBuffers.mu.Unlock()
-	return aheadBuffers.out
-}
-
-// AheadBufferLimit is, for tests, how many read-ahead buffers the budget allows.
-func AheadBufferLimit() int { return aheadBuffers.limit }
-
-// FreeAheadBuffersHoldPlaintext reports, for tests, whether a read-ahead buffer back in the
-// shared budget still holds a nonzero byte.
-func FreeAheadBuffersHoldPlaintext() bool {
-	aheadBuffers.mu.Lock()
-	defer aheadBuffers.mu.Unlock()
-	for _, buf := range aheadBuffers.free {
-		for _, b := range buf {
-			if b != 0 {
-				return true
-			}
-		}
-	}
-	return false
-}

@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 
+	"github.com/mysqllogfs/mysqllogfs/crypto/source"
 	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
 
@@ -60,7 +60,7 @@ func (f *File) Close() error {
 // OpenFile opens a source file read-only, without updating its access time where the kernel
 // allows it, and returns its plaintext reader.
 func OpenFile(path string, keys keysrc.Source, opts Options) (*File, error) {
-	f, err := OpenSource(path)
+	f, err := source.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -75,15 +75,4 @@ func OpenFile(path string, keys keysrc.Source, opts Options) (*File, error) {
 		return nil, err
 	}
 	return &File{Reader: r, f: f}, nil
-}
-
-// OpenSource opens a file for reading with O_NOATIME, so that reading evidence leaves its
-// access time alone. The kernel allows O_NOATIME only to the file's owner (or root); for
-// others it falls back to a plain open.
-func OpenSource(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOATIME, 0)
-	if errors.Is(err, syscall.EPERM) {
-		f, err = os.OpenFile(path, os.O_RDONLY, 0)
-	}
-	return f, err
 }

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mysqllogfs/mysqllogfs/crypto/source"
 	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
 
@@ -47,7 +48,7 @@ func Verify(path string, keys keysrc.Source) Verification {
 }
 
 func (v *Verification) verify(path string, keys keysrc.Source) error {
-	src, err := OpenSource(path)
+	src, err := source.Open(path)
 	if err != nil {
 		return err
 	}

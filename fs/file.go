@@ -13,6 +13,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
+	"github.com/mysqllogfs/mysqllogfs/crypto/source"
 )
 
 type fileNode struct {
@@ -71,7 +72,7 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	return &handle{file: f, opened: o, ahead: crypto.NewAhead(o.reader, !o.reader.Compressed)}, f.cacheFlags(o.stamp), 0
+	return &handle{file: f, opened: o, ahead: newReadAhead(o.reader, !o.reader.Compressed)}, f.cacheFlags(o.stamp), 0
 }
 
 // servable returns the reader of the file as it is now, with its size proven: no read is
@@ -117,7 +118,7 @@ type handle struct {
 	file   *fileNode
 	mu     sync.Mutex
 	opened *opened
-	ahead  *crypto.Ahead // sequential reads of opened, prepared in the background
+	ahead  *readAhead // sequential reads of opened, prepared in the background
 }
 
 var (
@@ -165,7 +166,7 @@ func (r *lentReply) Done() {
 // version when the read goes past what this one holds. The caller holds a reference to the
 // reader, and so its source file, until it puts it back: a move by a concurrent read closes
 // the old version only once every read of it has been sent.
-func (h *handle) reader(end int64) (*opened, *crypto.Ahead) {
+func (h *handle) reader(end int64) (*opened, *readAhead) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if end > h.opened.reader.Size() {
@@ -173,7 +174,7 @@ func (h *handle) reader(end int64) (*opened, *crypto.Ahead) {
 			if o.stamp.ino == h.opened.stamp.ino && o != h.opened {
 				h.ahead.Close()
 				h.file.view.readers.put(h.opened)
-				h.opened, h.ahead = o, crypto.NewAhead(o.reader, !o.reader.Compressed)
+				h.opened, h.ahead = o, newReadAhead(o.reader, !o.reader.Compressed)
 			} else {
 				h.file.view.readers.put(o)
 			}
@@ -215,7 +216,7 @@ func (f *fileNode) xattrs() (map[string]string, syscall.Errno) {
 // identify reads a file's first bytes to say what it is when it cannot be opened whole.
 func identify(path string) crypto.Info {
 	head := make([]byte, crypto.HeadSize)
-	if src, err := crypto.OpenSource(path); err == nil {
+	if src, err := source.Open(path); err == nil {
 		n, _ := src.ReadAt(head, 0)
 		head = head[:n]
 		src.Close()

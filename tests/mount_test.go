@@ -21,6 +21,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
+	"github.com/mysqllogfs/mysqllogfs/crypto/source"
 	"github.com/mysqllogfs/mysqllogfs/fs"
 	"github.com/mysqllogfs/mysqllogfs/tests/sample"
 )
@@ -308,7 +309,7 @@ func fingerprint(t *testing.T, path string) string {
 	}
 	sum := ""
 	if st.Mode&syscall.S_IFMT == syscall.S_IFREG {
-		f, err := crypto.OpenSource(path) // O_NOATIME: the check must not touch what it checks
+		f, err := source.Open(path) // O_NOATIME: the check must not touch what it checks
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
+	"github.com/mysqllogfs/mysqllogfs/crypto/source"
 	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
 
@@ -84,7 +85,7 @@ const statusUnfinished = "unfinished"
 func inspectFile(path string, keys keysrc.Source) report {
 	r := report{Path: path}
 	head := make([]byte, crypto.HeadSize)
-	if f, err := crypto.OpenSource(path); err == nil {
+	if f, err := source.Open(path); err == nil {
 		n, _ := f.ReadAt(head, 0)
 		head = head[:n]
 		f.Close()

@@ -1,4 +1,4 @@
-package crypto_test
+package fs
 
 import (
 	"bytes"
@@ -7,8 +7,6 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
-
-	"github.com/mysqllogfs/mysqllogfs/crypto"
 )
 
 func randomBytes(n int, seed uint64) []byte {
@@ -39,13 +37,13 @@ func TestAheadSequentialAndRandomReads(t *testing.T) {
 	data := randomBytes(5<<20+12345, 1)
 	for _, direct := range []bool{false, true} {
 		for _, size := range []int{4096, 128 << 10, 1 << 20, 1<<20 + 1, 3 << 20} {
-			sequentialAndRandomReads(t, crypto.NewAhead(bytes.NewReader(data), direct), data, size)
+			sequentialAndRandomReads(t, newReadAhead(bytes.NewReader(data), direct), data, size)
 		}
 	}
 }
 
 // sequentialAndRandomReads reads all of data through a in reads of size, then jumps about.
-func sequentialAndRandomReads(t *testing.T, a *crypto.Ahead, data []byte, size int) {
+func sequentialAndRandomReads(t *testing.T, a *readAhead, data []byte, size int) {
 	t.Helper()
 	for off := int64(0); off < int64(len(data))+int64(size); off += int64(size) {
 		readAtChecked(t, a, data, off, size)
@@ -55,10 +53,10 @@ func sequentialAndRandomReads(t *testing.T, a *crypto.Ahead, data []byte, size i
 		readAtChecked(t, a, data, off, size)
 	}
 	a.Close()
-	if out := crypto.AheadBuffersOut(); out != 0 {
+	if out := aheadBuffersOut(); out != 0 {
 		t.Fatalf("read size %d: %d buffers still out after Close", size, out)
 	}
-	if crypto.FreeAheadBuffersHoldPlaintext() {
+	if freeAheadBuffersHoldPlaintext() {
 		t.Fatalf("read size %d: a free buffer still holds plaintext", size)
 	}
 }
@@ -68,7 +66,7 @@ func sequentialAndRandomReads(t *testing.T, a *crypto.Ahead, data []byte, size i
 // stays out after Close.
 func TestAheadDirectReadsLendBuffers(t *testing.T) {
 	data := randomBytes(12<<20, 3)
-	a := crypto.NewAhead(bytes.NewReader(data), true)
+	a := newReadAhead(bytes.NewReader(data), true)
 	const size = 1 << 20
 	var dones []func()
 	lent := 0
@@ -83,8 +81,8 @@ func TestAheadDirectReadsLendBuffers(t *testing.T) {
 		}
 		dones = append(dones, done)
 	}
-	if lent != crypto.AheadBufferLimit() {
-		t.Fatalf("%d of 12 reads held at once were lent a buffer, want the budget's %d", lent, crypto.AheadBufferLimit())
+	if lent != aheadBuffers.limit {
+		t.Fatalf("%d of 12 reads held at once were lent a buffer, want the budget's %d", lent, aheadBuffers.limit)
 	}
 	for _, done := range dones {
 		done()
@@ -96,10 +94,10 @@ func TestAheadDirectReadsLendBuffers(t *testing.T) {
 	}
 	done()
 	a.Close()
-	if out := crypto.AheadBuffersOut(); out != 0 {
+	if out := aheadBuffersOut(); out != 0 {
 		t.Fatalf("%d buffers still out after Close", out)
 	}
-	if crypto.FreeAheadBuffersHoldPlaintext() {
+	if freeAheadBuffersHoldPlaintext() {
 		t.Fatalf("a free buffer still holds plaintext")
 	}
 }
@@ -108,7 +106,7 @@ func TestAheadDirectReadsLendBuffers(t *testing.T) {
 // order.
 func TestAheadConcurrentReads(t *testing.T) {
 	data := randomBytes(9<<20+777, 2)
-	a := crypto.NewAhead(bytes.NewReader(data), false)
+	a := newReadAhead(bytes.NewReader(data), false)
 	defer a.Close()
 	const size = 1 << 20
 	for off := int64(0); off < int64(len(data)); off += 2 * size {
@@ -147,7 +145,7 @@ func (f failingReader) ReadAt(p []byte, off int64) (int, error) {
 func TestAheadReportsTheReadersError(t *testing.T) {
 	data := randomBytes(6<<20, 3)
 	bad := int64(4<<20 + 100)
-	a := crypto.NewAhead(failingReader{bytes.NewReader(data), bad}, false)
+	a := newReadAhead(failingReader{bytes.NewReader(data), bad}, false)
 	defer a.Close()
 	p := make([]byte, 1<<20)
 	var err error
@@ -172,7 +170,7 @@ func TestAheadManyStreams(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a := crypto.NewAhead(bytes.NewReader(data), false)
+			a := newReadAhead(bytes.NewReader(data), false)
 			defer a.Close()
 			size := 64<<10 + i*4096
 			for off := int64(0); off < int64(len(data)); off += int64(size) {
@@ -186,10 +184,10 @@ func TestAheadManyStreams(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if out := crypto.AheadBuffersOut(); out != 0 {
+	if out := aheadBuffersOut(); out != 0 {
 		t.Fatalf("%d buffers still out after every stream closed", out)
 	}
-	if crypto.FreeAheadBuffersHoldPlaintext() {
+	if freeAheadBuffersHoldPlaintext() {
 		t.Fatal("a free buffer still holds plaintext")
 	}
 }
@@ -198,7 +196,7 @@ func TestAheadManyStreams(t *testing.T) {
 // when the stream moves on and the stretch they came from retires.
 func TestAheadReadLendsPreparedBytes(t *testing.T) {
 	data := randomBytes(7<<20+4321, 6)
-	a := crypto.NewAhead(bytes.NewReader(data), false)
+	a := newReadAhead(bytes.NewReader(data), false)
 	const size = 1 << 20
 	type reply struct {
 		off  int64
@@ -237,7 +235,29 @@ func TestAheadReadLendsPreparedBytes(t *testing.T) {
 	if lent < 5 {
 		t.Fatalf("%d of 8 sequential reads were lent prepared bytes, want most", lent)
 	}
-	if out := crypto.AheadBuffersOut(); out != 0 {
+	if out := aheadBuffersOut(); out != 0 {
 		t.Fatalf("%d buffers still out", out)
 	}
+}
+
+// aheadBuffersOut is how many read-ahead buffers are in use.
+func aheadBuffersOut() int {
+	aheadBuffers.mu.Lock()
+	defer aheadBuffers.mu.Unlock()
+	return aheadBuffers.out
+}
+
+// freeAheadBuffersHoldPlaintext reports whether a read-ahead buffer back in the shared budget
+// still holds a nonzero byte.
+func freeAheadBuffersHoldPlaintext() bool {
+	aheadBuffers.mu.Lock()
+	defer aheadBuffers.mu.Unlock()
+	for _, buf := range aheadBuffers.free {
+		for _, b := range buf {
+			if b != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -1,12 +1,14 @@
-package crypto
+package fs
 
 import (
 	"io"
 	"slices"
 	"sync"
+
+	"github.com/mysqllogfs/mysqllogfs/crypto/source"
 )
 
-// Ahead serves one stream of reads, such as one open file description; the kernel may send
+// readAhead serves one stream of reads, such as one open file description; the kernel may send
 // several of its reads at once.
 //
 // For a compressed log, which decodes only in order, it serves sequential reads from
@@ -19,7 +21,7 @@ import (
 // only move the work to the other core and the plaintext with it: measured through the mount
 // (1 GiB binlog, dd bs=1M, 12 rounds), the worker used 544 ms of mount CPU against 416 ms
 // for direct reads on huge-page buffers, and was slower (2286 against 2416 MB/s).
-type Ahead struct {
+type readAhead struct {
 	r      io.ReaderAt
 	direct bool
 
@@ -57,16 +59,16 @@ const (
 	aheadDepth = 4
 )
 
-// NewAhead returns an Ahead reading from r; direct says r costs the same at any offset.
-func NewAhead(r io.ReaderAt, direct bool) *Ahead {
-	a := &Ahead{r: r, direct: direct}
+// newReadAhead returns a readAhead reading from r; direct says r costs the same at any offset.
+func newReadAhead(r io.ReaderAt, direct bool) *readAhead {
+	a := &readAhead{r: r, direct: direct}
 	a.ready.L = &a.mu
 	return a
 }
 
 // ReadAt reads len(p) bytes at off: from prepared stretches as far as they hold them, the
 // rest from the reader.
-func (a *Ahead) ReadAt(p []byte, off int64) (int, error) {
+func (a *readAhead) ReadAt(p []byte, off int64) (int, error) {
 	b, done, err := a.Read(p, off)
 	defer done()
 	if len(b) > 0 && &b[0] != &p[0] {
@@ -78,7 +80,7 @@ func (a *Ahead) ReadAt(p []byte, off int64) (int, error) {
 // Read serves a read of len(p) bytes at off without copying where it can: the bytes it
 // returns are either p's own or prepared ones, valid until done is called. Like ReadAt, it
 // returns fewer than len(p) bytes only with an error, io.EOF at the end.
-func (a *Ahead) Read(p []byte, off int64) (b []byte, done func(), err error) {
+func (a *readAhead) Read(p []byte, off int64) (b []byte, done func(), err error) {
 	if a.direct {
 		return a.readLent(p, off)
 	}
@@ -111,7 +113,7 @@ func (a *Ahead) Read(p []byte, off int64) (b []byte, done func(), err error) {
 // readLent reads into a buffer of the stream or the budget, which the reply is sent from
 // (a huge page: cheaper for the kernel to fill and to pin than the reply buffer of go-fuse),
 // or into p when none is free.
-func (a *Ahead) readLent(p []byte, off int64) ([]byte, func(), error) {
+func (a *readAhead) readLent(p []byte, off int64) ([]byte, func(), error) {
 	var buf []byte
 	if len(p) <= aheadSize { // always, for requests the kernel sends
 		a.mu.Lock()
@@ -130,7 +132,7 @@ func (a *Ahead) readLent(p []byte, off int64) ([]byte, func(), error) {
 // follow notes a read of n bytes at off. A sequential reader the worker is not serving has
 // it start there, so that one decoder produces the stream in order and this read waits for
 // the first stretch; a read elsewhere makes what was prepared unwanted. Called with mu held.
-func (a *Ahead) follow(off int64, n int) {
+func (a *readAhead) follow(off int64, n int) {
 	sequential := off == a.end && off > 0 // a first read at 0 may be all a program wants
 	a.end = off + int64(n)
 	switch {
@@ -147,7 +149,7 @@ func (a *Ahead) follow(off int64, n int) {
 
 // await returns the ready stretch holding off, waiting for one being prepared, or nil.
 // Called with mu held.
-func (a *Ahead) await(off int64) *stretch {
+func (a *readAhead) await(off int64) *stretch {
 	for {
 		i := a.find(off)
 		switch {
@@ -172,7 +174,7 @@ func (s *stretch) holds(off int64, n int) bool {
 
 // copyPrepared copies into p what the queue holds from off on and returns how much it
 // copied. Called with mu held.
-func (a *Ahead) copyPrepared(p []byte, off int64) int {
+func (a *readAhead) copyPrepared(p []byte, off int64) int {
 	n := 0
 	for n < len(p) {
 		at := off + int64(n)
@@ -188,7 +190,7 @@ func (a *Ahead) copyPrepared(p []byte, off int64) int {
 }
 
 // use counts k bytes of s read out. Called with mu held.
-func (a *Ahead) use(s *stretch, k int) {
+func (a *readAhead) use(s *stretch, k int) {
 	if s.used += k; s.used >= s.n {
 		a.retire(s)
 	}
@@ -198,13 +200,13 @@ func (a *Ahead) use(s *stretch, k int) {
 // is full. The kernel sends the reads of its readahead window at once, and they may be
 // further ahead than the worker has got; restarting the worker there would make the reads in
 // between decode from the nearest checkpoint. Called with mu held.
-func (a *Ahead) isComing(off int64) bool {
+func (a *readAhead) isComing(off int64) bool {
 	room := int64(aheadDepth - len(a.queue))
 	return a.working && a.fillFrom <= off && off < a.fillFrom+room*aheadSize
 }
 
 // find returns the index of the stretch whose span holds off, or -1.
-func (a *Ahead) find(off int64) int {
+func (a *readAhead) find(off int64) int {
 	for i, s := range a.queue {
 		if s.off <= off && off < s.off+int64(len(s.buf)) {
 			return i
@@ -214,7 +216,7 @@ func (a *Ahead) find(off int64) int {
 }
 
 // work starts the worker unless it runs. Called with mu held.
-func (a *Ahead) work() {
+func (a *readAhead) work() {
 	if !a.working && !a.closed {
 		a.working = true
 		go a.prepare()
@@ -223,7 +225,7 @@ func (a *Ahead) work() {
 
 // prepare fills stretches past the queue's end until the queue is full, the file ends or no
 // buffer is free (other streams use them all: this one is then read directly).
-func (a *Ahead) prepare() {
+func (a *readAhead) prepare() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	defer a.ready.Broadcast()
@@ -251,7 +253,7 @@ func (a *Ahead) prepare() {
 }
 
 // dropReady retires every ready stretch. Called with mu held.
-func (a *Ahead) dropReady() {
+func (a *readAhead) dropReady() {
 	for _, s := range append([]*stretch(nil), a.queue...) {
 		if s.ready {
 			a.retire(s)
@@ -261,7 +263,7 @@ func (a *Ahead) dropReady() {
 
 // retire takes s out of the queue; its buffer goes back once no reply sends from it. Called
 // with mu held.
-func (a *Ahead) retire(s *stretch) {
+func (a *readAhead) retire(s *stretch) {
 	if i := slices.Index(a.queue, s); i >= 0 {
 		a.queue = slices.Delete(a.queue, i, i+1)
 	}
@@ -270,7 +272,7 @@ func (a *Ahead) retire(s *stretch) {
 }
 
 // giveBack ends a reply's use of s.
-func (a *Ahead) giveBack(s *stretch) {
+func (a *readAhead) giveBack(s *stretch) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s.lent--
@@ -283,7 +285,7 @@ func (a *Ahead) giveBack(s *stretch) {
 // sequential read. A stream keeps one buffer more than its queue holds: by the time the reply
 // of a stretch has been sent, the worker has already refilled the queue, and the buffer comes
 // back for the stretch after that. Called with mu held.
-func (a *Ahead) freeUnused(s *stretch) {
+func (a *readAhead) freeUnused(s *stretch) {
 	if !s.retired || s.lent > 0 {
 		return
 	}
@@ -297,7 +299,7 @@ func (a *Ahead) freeUnused(s *stretch) {
 
 // takeBuffer returns a spare buffer of this stream, or one from the shared budget, or nil
 // when all are out. Called with mu held.
-func (a *Ahead) takeBuffer() []byte {
+func (a *readAhead) takeBuffer() []byte {
 	if n := len(a.spare); n > 0 {
 		buf := a.spare[n-1]
 		a.spare = a.spare[:n-1]
@@ -308,7 +310,7 @@ func (a *Ahead) takeBuffer() []byte {
 
 // giveBackSpare clears the stream's spare buffers and returns them to the shared budget.
 // Called with mu held.
-func (a *Ahead) giveBackSpare() {
+func (a *readAhead) giveBackSpare() {
 	for _, buf := range a.spare {
 		clear(buf)
 		aheadBuffers.give(buf)
@@ -317,7 +319,7 @@ func (a *Ahead) giveBackSpare() {
 }
 
 // Close stops the worker and gives back every buffer no reply uses.
-func (a *Ahead) Close() {
+func (a *readAhead) Close() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.closed = true
@@ -339,8 +341,8 @@ type bufferBudget struct {
 	limit int
 }
 
-// hugePageSize is the size of a transparent huge page on x86-64 and arm64 (4 KiB pages).
-const hugePageSize = 2 << 20
+// hugePageSize is the size of a transparent huge page.
+const hugePageSize = source.HugePageSize
 
 // take returns a buffer of aheadSize bytes, or nil when all are out.
 func (b *bufferBudget) take() []byte {

@@ -1,5 +1,5 @@
 //go:build !linux
 
-package crypto
+package fs
 
 func allocateHuge(n int) []byte { return make([]byte, n) }

@@ -1,4 +1,4 @@
-package crypto
+package source
 
 import (
 	"errors"
@@ -10,7 +10,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mappedFile serves large reads of a source file straight from the page cache, through mappings
+// HugePageSize is the size of a transparent huge page on x86-64 and arm64 (4 KiB pages).
+const HugePageSize = 2 << 20
+
+// ErrShrank reports a source file cut shorter than it was when its views were made.
+var ErrShrank = errors.New("the file shrank while being read")
+
+// Views serve large reads of a source file straight from the page cache, through mappings
 // of it, so that decryption reads the ciphertext where it lies instead of pread copying it out
 // first. Each view maps viewSize bytes from a 2 MiB boundary of the file at a 2 MiB-aligned
 // address: there the kernel maps each 2 MiB folio of the page cache with one page-table entry,
@@ -21,8 +27,8 @@ import (
 // A view is kept for the reads that follow and replaced when one falls outside it, so the
 // file pages the process has mapped, which count as its resident memory, stay within
 // viewSlots views per open file. A file cut short while mapped faults on access; the fault
-// comes back as errShrank.
-type mappedFile struct {
+// comes back as ErrShrank.
+type Views struct {
 	file *os.File // mapped through its own descriptor, never by a number that may be reused
 	size int64    // the file's size at open: no read maps past it
 
@@ -41,34 +47,34 @@ type view struct {
 
 const (
 	// viewSize holds any read of up to 2 MiB from the 2 MiB boundary below its start.
-	viewSize = 2 * hugePageSize
+	viewSize = 2 * HugePageSize
 	// viewSlots: one sequential reader needs one view (it moves the two in turn, the least
 	// recently used first); a second stream of the same file, or a random reader beside it,
 	// the other.
 	viewSlots = 2
-	// viewMinimum is the smallest read worth a view: a small random read would move a view
+	// ViewMinimum is the smallest read worth a view: a small random read would move a view
 	// for a few KiB. (Random 4 KiB reads, P2, are served by pread and cost what they did.)
-	viewMinimum = 64 << 10
+	ViewMinimum = 64 << 10
 )
 
-// newMappedFile returns views of f, whose size is size, or nil when f is not a file.
-func newMappedFile(src any, size int64) *mappedFile {
+// NewViews returns views of src, whose size is size, or nil when src is not an *os.File.
+func NewViews(src any, size int64) *Views {
 	f, ok := src.(*os.File)
 	if !ok {
 		return nil
 	}
-	m := &mappedFile{file: f, size: size}
+	m := &Views{file: f, size: size}
 	for i := range m.slots {
 		m.slots[i].off = -1
 	}
 	return m
 }
 
-// read calls use with the n bytes at off, mapped, and reports whether it could. When it could
+// Read calls use with the n bytes at off, mapped, and reports whether it could. When it could
 // not (a read too large or too small for a view, every view busy, a file that cannot be
 // mapped), the caller reads with pread.
-func (m *mappedFile) read(off int64, n int, use func(b []byte)) (bool, error) {
-	if m == nil || n < viewMinimum || off+int64(n) > m.size {
+func (m *Views) Read(off int64, n int, use func(b []byte)) (bool, error) {
+	if m == nil || n < ViewMinimum || off+int64(n) > m.size {
 		return false, nil
 	}
 	slot := m.take(off, n)
@@ -79,7 +85,7 @@ func (m *mappedFile) read(off int64, n int, use func(b []byte)) (bool, error) {
 	return true, useMapped(slot.mem[off-slot.off:][:n], use)
 }
 
-// useMapped calls use with b, a mapped part of a file, turning a fault into errShrank: the
+// useMapped calls use with b, a mapped part of a file, turning a fault into ErrShrank: the
 // file was cut short since it was opened.
 func useMapped(b []byte, use func(b []byte)) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -89,7 +95,7 @@ func useMapped(b []byte, use func(b []byte)) (err error) {
 			if e, ok := r.(error); !ok || !errors.As(e, &fault) {
 				panic(r)
 			}
-			err = errShrank
+			err = ErrShrank
 		}
 	}()
 	use(b)
@@ -97,7 +103,7 @@ func useMapped(b []byte, use func(b []byte)) (err error) {
 }
 
 // take returns a view holding [off, off+n), moving an idle one there if none does, or nil.
-func (m *mappedFile) take(off int64, n int) *view {
+func (m *Views) take(off int64, n int) *view {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.clock++
@@ -113,7 +119,7 @@ func (m *mappedFile) take(off int64, n int) *view {
 			idle = s
 		}
 	}
-	start := off &^ (hugePageSize - 1)
+	start := off &^ (HugePageSize - 1)
 	if idle == nil || m.disabled || off+int64(n) > start+viewSize {
 		return nil
 	}
@@ -127,7 +133,7 @@ func (m *mappedFile) take(off int64, n int) *view {
 
 // move maps the view at file offset start, reserving its address space first if it has
 // none. Called with mu held.
-func (m *mappedFile) move(s *view, start int64) bool {
+func (m *Views) move(s *view, start int64) bool {
 	if s.mem == nil {
 		if s.mem = reserveAligned(viewSize); s.mem == nil {
 			m.disabled = true
@@ -159,14 +165,14 @@ func (m *mappedFile) move(s *view, start int64) bool {
 	return true
 }
 
-func (m *mappedFile) release(s *view) {
+func (m *Views) release(s *view) {
 	m.mu.Lock()
 	s.users--
 	m.mu.Unlock()
 }
 
-// close unmaps every view, and no view is mapped again. No read may be running.
-func (m *mappedFile) close() {
+// Close unmaps every view, and no view is mapped again. No read may be running.
+func (m *Views) Close() {
 	if m == nil {
 		return
 	}
@@ -184,16 +190,16 @@ func (m *mappedFile) close() {
 // reserveAligned reserves n bytes of address space at a 2 MiB boundary, or returns nil.
 func reserveAligned(n int) []byte {
 	const flags = unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_NORESERVE
-	m, err := unix.MmapPtr(-1, 0, nil, uintptr(n+hugePageSize), unix.PROT_NONE, flags)
+	m, err := unix.MmapPtr(-1, 0, nil, uintptr(n+HugePageSize), unix.PROT_NONE, flags)
 	if err != nil {
 		return nil
 	}
-	head := (hugePageSize - int(uintptr(m)%hugePageSize)) % hugePageSize
+	head := (HugePageSize - int(uintptr(m)%HugePageSize)) % HugePageSize
 	aligned := unsafe.Add(m, head)
 	if head > 0 {
 		unix.MunmapPtr(m, uintptr(head))
 	}
-	if tail := hugePageSize - head; tail > 0 {
+	if tail := HugePageSize - head; tail > 0 {
 		unix.MunmapPtr(unsafe.Add(aligned, n), uintptr(tail))
 	}
 	return unsafe.Slice((*byte)(aligned), n)

@@ -26,7 +26,7 @@ func (c Chain) Lookup(id, owner string) (Key, error) {
 		return Key{}, errors.Join(failures...)
 	}
 	if len(c) == 0 {
-		return Key{}, &NotFoundError{ID: id, Where: "any source: none was given (use --keyring, --key-dir or --key-command)"}
+		return Key{}, &NotFoundError{ID: id, Where: "any source: none was given (" + NoSourceHint() + ")"}
 	}
 	return Key{}, notFound(c, id)
 }

@@ -11,6 +11,18 @@ import (
 	"time"
 )
 
+// commandBackend has no mount option: a command line may hold commas, which separate mount
+// options, so the mount helper takes it from the environment (/etc/default) instead.
+var commandBackend = Backend{
+	Flag: "key-command", Env: "MYSQLLOGFS_KEY_COMMAND",
+	Usage: "command that prints the key whose ID it gets as its last argument (run by /bin/sh)",
+	Timeout: &Timeout{Flag: "key-command-timeout", Env: "MYSQLLOGFS_KEY_COMMAND_TIMEOUT", Default: 10 * time.Second,
+		Usage: "how long the key command may take"},
+	Open: func(lines []string, with Settings) ([]Source, error) {
+		return openEach(lines, func(line string) (Source, error) { return NewCommand(line, with.Timeout), nil })
+	},
+}
+
 // Command runs an external program to fetch a key: the hook for Vault, a cloud KMS or `pass`.
 // The command line is run by /bin/sh with the key ID appended as its last argument; it prints
 // the value on stdout (a text value loses one trailing newline) and exits 0, or exits non-zero

@@ -11,6 +11,17 @@ import (
 	"syscall"
 )
 
+var keyringBackend = Backend{
+	Flag: "keyring", Env: "MYSQLLOGFS_KEYRING", Option: "keyring", Repeatable: true,
+	Usage: "keyring file (keyring_file plugin data, component_keyring_file JSON or .cnf, Percona encrypted) or MySQL data directory",
+	Secret: &Secret{FileFlag: "keyring-password-file", FileEnv: "MYSQLLOGFS_KEYRING_PASSWORD_FILE",
+		FileOption: "keyring_password_file", Env: "MYSQLLOGFS_KEYRING_PASSWORD",
+		Usage: "file holding the password of an encrypted keyring"},
+	Open: func(paths []string, with Settings) ([]Source, error) {
+		return openEach(paths, func(path string) (Source, error) { return OpenKeyring(path, with.Secret) })
+	},
+}
+
 // OpenKeyring opens a keyring file or MySQL data directory, telling the format apart by content:
 // keyring_file plugin data, component_keyring_file JSON or its .cnf, or Percona's encrypted
 // component keyring (which needs password). A directory is searched for the component's

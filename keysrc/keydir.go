@@ -9,6 +9,20 @@ import (
 	"strings"
 )
 
+var keyDirBackend = Backend{
+	Flag: "key-dir", Env: "MYSQLLOGFS_KEY_DIR", Option: "key_dir", Repeatable: true,
+	Usage: "directory with one file per key ID holding the key (a mounted Kubernetes Secret)",
+	Open:  func(dirs []string, _ Settings) ([]Source, error) { return openEach(dirs, openKeyDir) },
+}
+
+// openKeyDir refuses a directory it cannot read at once, rather than at the first look-up.
+func openKeyDir(dir string) (Source, error) {
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return nil, fmt.Errorf("--key-dir %s: not a readable directory", dir)
+	}
+	return KeyDir(dir), nil
+}
+
 // KeyDir is a directory with one file per key ID holding the raw value, the way Kubernetes
 // mounts a Secret. A text value loses one trailing newline; binary values are taken as they are.
 type KeyDir string

@@ -18,6 +18,17 @@ import (
 // "#" comments, key 1 required; encrypted when it starts with "Salted__" (AES-256-CBC, key and
 // IV from EVP_BytesToKey-SHA1 of the filekey, as `openssl enc -aes-256-cbc -md sha1 -k`).
 
+var mariadbBackend = Backend{
+	Flag: "mariadb-keys", Env: "MYSQLLOGFS_MARIADB_KEYS", Option: "mariadb_keys", Repeatable: true,
+	Usage: "MariaDB file_key_management key file (plain or encrypted)",
+	Secret: &Secret{FileFlag: "mariadb-keys-secret-file", FileEnv: "MYSQLLOGFS_MARIADB_KEYS_SECRET_FILE",
+		FileOption: "mariadb_keys_secret_file", Env: "MYSQLLOGFS_MARIADB_KEYS_SECRET",
+		Usage: "file holding the filekey of an encrypted MariaDB key file"},
+	Open: func(paths []string, with Settings) ([]Source, error) {
+		return openEach(paths, func(path string) (Source, error) { return OpenMariaDBKeyFile(path, with.Secret) })
+	},
+}
+
 // OpenMariaDBKeyFile opens a key file; filekey is asked for only when the file is encrypted.
 func OpenMariaDBKeyFile(path string, filekey func() ([]byte, error)) (Source, error) {
 	return newWatchedFile(path, "file_key_management key file", func(path string) ([]Key, error) {

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
 
 // mount(8) runs a FUSE filesystem of type fuse.mysqllogfs (through mount.fuse3) as
@@ -35,14 +37,30 @@ func helperArgs(args []string) ([]string, error) {
 	return append(append([]string{args[0], "mount"}, flags...), positional...), nil
 }
 
-// helperFlags are the mount options that carry a value, and the flags they become. A key
-// command may hold commas, so it is set in /etc/default or the environment
-// (MYSQLLOGFS_KEY_COMMAND) instead.
-var helperFlags = map[string]string{
-	"keyring": "--keyring", "keyring_password_file": "--keyring-password-file",
-	"key_dir": "--key-dir", "log_level": "--log-level",
-	"mariadb_keys": "--mariadb-keys", "mariadb_keys_secret_file": "--mariadb-keys-secret-file",
-	"size_cache": "--size-cache",
+// mountOption is one of mysqllogfs's own mount options and the flag it becomes.
+type mountOption struct{ name, flag string }
+
+// valueOptions carry a value (name=value): the key sources' from keysrc's table, then the
+// mount's own.
+var valueOptions = append(keyOptions(),
+	mountOption{"log_level", "--log-level"}, mountOption{"size_cache", "--size-cache"})
+
+// switchOptions carry none.
+var switchOptions = []mountOption{{"no_size_cache", "--no-size-cache"}, {"allow_other", "--allow-other"}}
+
+// keyOptions are the options of the key sources and their password files. A source without
+// one (the key command, which may hold commas) is set in /etc/default or the environment.
+func keyOptions() []mountOption {
+	var opts []mountOption
+	for _, b := range keysrc.Backends {
+		if b.Option != "" {
+			opts = append(opts, mountOption{b.Option, "--" + b.Flag})
+		}
+		if s := b.Secret; s != nil && s.FileOption != "" {
+			opts = append(opts, mountOption{s.FileOption, "--" + s.FileFlag})
+		}
+	}
+	return opts
 }
 
 // genericOptions belong to mount(8) and the kernel, not to mysqllogfs.
@@ -51,22 +69,39 @@ var genericOptions = map[string]bool{"rw": true, "ro": true, "dev": true, "nodev
 	"users": true, "nouser": true, "_netdev": true, "nofail": true, "defaults": true,
 	"atime": true, "noatime": true, "relatime": true, "default_permissions": true}
 
+// helperOption turns one -o option into the mount command's flags: none for mount(8)'s own.
 func helperOption(opt string) ([]string, error) {
-	name, value, hasValue := strings.Cut(opt, "=")
-	name = strings.ReplaceAll(name, "-", "_")
+	given, value, hasValue := strings.Cut(opt, "=")
+	name := strings.ReplaceAll(given, "-", "_")
 	switch {
-	case opt == "" || genericOptions[name] || strings.HasPrefix(name, "x-") || strings.HasPrefix(name, "comment"):
+	case opt == "" || genericOptions[name] || strings.HasPrefix(given, "x-") || strings.HasPrefix(name, "comment"):
 		return nil, nil
-	case name == "allow_other":
-		return []string{"--allow-other"}, nil
 	case name == "foreground":
 		return []string{"--foreground"}, nil
-	case name == "no_size_cache":
-		return []string{"--no-size-cache"}, nil
-	case helperFlags[name] != "" && hasValue:
-		return []string{helperFlags[name], value}, nil
 	}
-	return nil, fmt.Errorf("mount option %q is not one of mysqllogfs's: keyring=, keyring_password_file=, key_dir=, mariadb_keys=, mariadb_keys_secret_file=, log_level=, size_cache=, no_size_cache, allow_other", opt)
+	for _, o := range switchOptions {
+		if o.name == name {
+			return []string{o.flag}, nil
+		}
+	}
+	for _, o := range valueOptions {
+		if o.name == name && hasValue {
+			return []string{o.flag, value}, nil
+		}
+	}
+	return nil, fmt.Errorf("mount option %q is not one of mysqllogfs's: %s", opt, optionNames())
+}
+
+// optionNames lists the options mysqllogfs takes, as the mount's error message shows them.
+func optionNames() string {
+	var names []string
+	for _, o := range valueOptions {
+		names = append(names, o.name+"=")
+	}
+	for _, o := range switchOptions {
+		names = append(names, o.name)
+	}
+	return strings.Join(names, ", ")
 }
 
 func isCommand(name string) bool {

@@ -5,64 +5,67 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
 
-// keyFlags are the key source flags every command shares. None takes a secret: secrets come
-// from files, the environment or the key command.
+// keyFlags are the key source flags every command shares, built from keysrc's table: each
+// source's flag, then the flags for its password file and timeout. None takes a secret:
+// secrets come from files, the environment or the key command.
 func keyFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "keyring", EnvVars: []string{"MYSQLLOGFS_KEYRING"},
-			Usage: "keyring file (keyring_file plugin data, component_keyring_file JSON or .cnf, Percona encrypted) or MySQL data directory; repeatable"},
-		&cli.StringFlag{Name: "keyring-password-file", EnvVars: []string{"MYSQLLOGFS_KEYRING_PASSWORD_FILE"},
-			Usage: "file holding the password of an encrypted keyring (or set MYSQLLOGFS_KEYRING_PASSWORD)"},
-		&cli.StringSliceFlag{Name: "key-dir", EnvVars: []string{"MYSQLLOGFS_KEY_DIR"},
-			Usage: "directory with one file per key ID holding the key (a mounted Kubernetes Secret); repeatable"},
-		&cli.StringFlag{Name: "key-command", EnvVars: []string{"MYSQLLOGFS_KEY_COMMAND"},
-			Usage: "command that prints the key whose ID it gets as its last argument (run by /bin/sh)"},
-		&cli.StringSliceFlag{Name: "mariadb-keys", EnvVars: []string{"MYSQLLOGFS_MARIADB_KEYS"},
-			Usage: "MariaDB file_key_management key file (plain or encrypted); repeatable"},
-		&cli.StringFlag{Name: "mariadb-keys-secret-file", EnvVars: []string{"MYSQLLOGFS_MARIADB_KEYS_SECRET_FILE"},
-			Usage: "file holding the filekey of an encrypted MariaDB key file (or set MYSQLLOGFS_MARIADB_KEYS_SECRET)"},
-		&cli.DurationFlag{Name: "key-command-timeout", EnvVars: []string{"MYSQLLOGFS_KEY_COMMAND_TIMEOUT"}, Value: 10 * time.Second,
-			Usage: "how long the key command may take"},
+	var flags []cli.Flag
+	for _, b := range keysrc.Backends {
+		if b.Repeatable {
+			flags = append(flags, &cli.StringSliceFlag{Name: b.Flag, EnvVars: []string{b.Env}, Usage: b.Usage + "; repeatable"})
+		} else {
+			flags = append(flags, &cli.StringFlag{Name: b.Flag, EnvVars: []string{b.Env}, Usage: b.Usage})
+		}
+		if s := b.Secret; s != nil {
+			flags = append(flags, &cli.StringFlag{Name: s.FileFlag, EnvVars: []string{s.FileEnv},
+				Usage: s.Usage + " (or set " + s.Env + ")"})
+		}
+		if t := b.Timeout; t != nil {
+			flags = append(flags, &cli.DurationFlag{Name: t.Flag, EnvVars: []string{t.Env}, Value: t.Default, Usage: t.Usage})
+		}
 	}
+	return flags
 }
 
-// keySource chains the sources the flags name, in the order keyrings, MariaDB key files, key
-// directories, command.
+// keySource chains the sources the flags name, in the table's order.
 func keySource(c *cli.Context) (keysrc.Chain, error) {
 	var chain keysrc.Chain
-	password := secret(c.String("keyring-password-file"), "MYSQLLOGFS_KEYRING_PASSWORD", "--keyring-password-file")
-	for _, path := range c.StringSlice("keyring") {
-		src, err := keysrc.OpenKeyring(path, password)
+	for _, b := range keysrc.Backends {
+		values := sourceValues(c, b)
+		if len(values) == 0 {
+			continue
+		}
+		var with keysrc.Settings
+		if s := b.Secret; s != nil {
+			with.Secret = secret(c.String(s.FileFlag), s.Env, "--"+s.FileFlag)
+		}
+		if t := b.Timeout; t != nil {
+			with.Timeout = c.Duration(t.Flag)
+		}
+		sources, err := b.Open(values, with)
 		if err != nil {
 			return nil, err
 		}
-		chain = append(chain, src)
-	}
-	filekey := secret(c.String("mariadb-keys-secret-file"), "MYSQLLOGFS_MARIADB_KEYS_SECRET", "--mariadb-keys-secret-file")
-	for _, path := range c.StringSlice("mariadb-keys") {
-		src, err := keysrc.OpenMariaDBKeyFile(path, filekey)
-		if err != nil {
-			return nil, err
-		}
-		chain = append(chain, src)
-	}
-	for _, dir := range c.StringSlice("key-dir") {
-		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
-			return nil, fmt.Errorf("--key-dir %s: not a readable directory", dir)
-		}
-		chain = append(chain, keysrc.KeyDir(dir))
-	}
-	if line := c.String("key-command"); line != "" {
-		chain = append(chain, keysrc.NewCommand(line, c.Duration("key-command-timeout")))
+		chain = append(chain, sources...)
 	}
 	return chain, nil
+}
+
+// sourceValues are what a backend's flag (or its environment variable) was given.
+func sourceValues(c *cli.Context, b keysrc.Backend) []string {
+	if b.Repeatable {
+		return c.StringSlice(b.Flag)
+	}
+	if v := c.String(b.Flag); v != "" {
+		return []string{v}
+	}
+	return nil
 }
 
 // secret reads a password when it is needed: from the file (trailing CR/LF dropped), else

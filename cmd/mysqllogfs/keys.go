@@ -7,6 +7,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
 
 // keyEntry is what keys shows of a key: never its value.
@@ -28,7 +30,7 @@ func keysCommand() *cli.Command {
 				return err
 			}
 			if len(chain) == 0 {
-				return fmt.Errorf("keys: no key source given (use --keyring or --key-dir)")
+				return fmt.Errorf("keys: no key source given (%s)", keysrc.NoSourceHint())
 			}
 			keys, err := chain.List()
 			if err != nil {

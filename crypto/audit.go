@@ -5,17 +5,134 @@ import (
 	"crypto/aes"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/mysqllogfs/mysqllogfs/crypto/aesmode"
 	"io"
+	"regexp"
 	"sort"
 	"sync"
 	"unicode/utf8"
 
+	"github.com/mysqllogfs/mysqllogfs/crypto/inflate"
 	"github.com/mysqllogfs/mysqllogfs/crypto/openssl"
+	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
 
 // Audit logs (docs/formats.md section 3): records, gzip-compressed when enabled, then in
 // OpenSSL's "Salted__" AES-256-CBC container; a file can hold several containers back to back.
+// A compressed log that is not encrypted is plain gzip.
+
+// auditName matches the audit log names of docs/formats.md section 3.1: the plaintext name,
+// then ".gz" when compressed, then ".<password id>.enc" (8.0.17+) or a bare ".enc" when encrypted.
+var auditName = regexp.MustCompile(`^(.+?)(\.gz)?(?:\.(\d{8}T\d{6}-\d+))?(\.enc)$|^(.+\.log)(\.gz)$`)
+
+// auditKeyPrefix is prepended to a password ID to form its keyring ID; before 8.0.17 the
+// single password is stored under the bare prefix.
+const auditKeyPrefix = "audit_log"
+
+// rotatedName matches the timestamp the server puts into a rotated audit log's name
+// ("audit.20190415T151322.log", Percona may add "-N"); the active file has none.
+var rotatedName = regexp.MustCompile(`\.\d{8}T\d{6}(-\d+)?\.`)
+
+// mayBeUnfinished reports whether a file may still be being written by the server: the active
+// audit log, whose plaintext name carries no rotation timestamp. A rotated log was closed, so
+// a missing final block there means damage. This is the one rule cat, inspect, verify and the
+// mount all follow.
+func mayBeUnfinished(plainName string) bool {
+	return !rotatedName.MatchString(plainName)
+}
+
+// auditLog is an audit log, encrypted, compressed or both, recognised by its name.
+type auditLog struct{}
+
+func (auditLog) recognise(name string, head []byte) (Info, bool) {
+	m := auditName.FindStringSubmatch(name)
+	switch {
+	case m == nil:
+		return Info{}, false
+	case m[4] == ".enc":
+		keyID := auditKeyPrefix
+		if m[3] != "" {
+			keyID += "-" + m[3]
+		}
+		info := Info{Kind: KindAuditLog, PlainName: m[1], KeyID: keyID, Encrypted: true, Compressed: m[2] != ""}
+		if len(head) > 0 && !bytes.HasPrefix(head, []byte(openssl.Magic)[:min(len(openssl.Magic), len(head))]) {
+			info.Kind = KindUnrecognised
+		}
+		return info, true
+	default:
+		info := Info{Kind: KindAuditLog, PlainName: m[5], Compressed: true}
+		if !bytes.HasPrefix(head, gzipMagic) {
+			info.Kind = KindUnrecognised
+		}
+		return info, true
+	}
+}
+
+func (auditLog) open(o opening) (plaintext, error) {
+	src, size, info, keys, opts := o.src, o.size, o.info, o.keys, o.opts
+	switch {
+	case info.Kind == KindUnrecognised && info.Encrypted:
+		return nil, fmt.Errorf("%w: named like an encrypted audit log, but not an OpenSSL Salted__ container", ErrCorrupt)
+	case info.Kind == KindUnrecognised:
+		return nil, fmt.Errorf("%w: named like a compressed log, but not gzip", ErrCorrupt)
+	}
+	unfinished := mayBeUnfinished(info.PlainName)
+	compressed, compressedSize := src, size
+	if info.Encrypted {
+		key, err := lookup(keys, info.KeyID, keysrc.AnyOwner)
+		if err != nil {
+			return nil, err
+		}
+		cbc, isGzip, err := openAuditCBC(src, size, ParseAuditPassword(key), unfinished)
+		if err != nil {
+			return nil, err
+		}
+		if info.Compressed = isGzip; !isGzip {
+			return cbc, nil
+		}
+		compressed, compressedSize = cbc, cbc.Size()
+	}
+	var prev *inflate.GzipReader
+	if p := previous[*gzipLog](opts); p != nil {
+		prev = p.GzipReader
+	}
+	g, err := inflate.NewGzipReader(compressed, compressedSize, inflate.Options{AcceptUnfinished: unfinished, Previous: prev, ProvenSize: opts.ProvenSize})
+	if err != nil {
+		return nil, damage(err)
+	}
+	return &gzipLog{g}, nil
+}
+
+func (auditLog) check(plain io.Reader) (int, error) { return 0, checkAuditLog(plain) }
+
+// gzipLog is a compressed log's plaintext: what the inflater calls bad data is damage to the
+// file.
+type gzipLog struct{ *inflate.GzipReader }
+
+func (g *gzipLog) ReadAt(p []byte, off int64) (int, error) {
+	n, err := g.GzipReader.ReadAt(p, off)
+	return n, damage(err)
+}
+
+func (g *gzipLog) Measure() error { return damage(g.GzipReader.Measure()) }
+
+func (g *gzipLog) release() { g.Release() }
+
+// Unfinished: the stream, or the container holding it, ends before its end.
+func (g *gzipLog) Unfinished() bool {
+	cbc, encrypted := g.Source().(*cbcReader)
+	return g.CutShort() || encrypted && cbc.unfinished
+}
+
+// damage says that a stream the inflater could not decode is a damaged file.
+func damage(err error) error {
+	if errors.Is(err, inflate.ErrBadData) && !errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return err
+}
 
 // AuditPassword is an audit log password as the keyring holds it: a plain string (key and IV
 // from EVP_BytesToKey-SHA256) or JSON with "password" and "iterations" (PBKDF2-HMAC-SHA256).
@@ -48,12 +165,12 @@ func (p AuditPassword) Derive(salt []byte) (key, iv []byte, err error) {
 }
 
 // cipher derives a container's AES-256 cipher and IV from its salt.
-func (p AuditPassword) cipher(salt []byte) (*aesCBC, []byte, error) {
+func (p AuditPassword) cipher(salt []byte) (*aesmode.CBC, []byte, error) {
 	key, iv, err := p.Derive(salt)
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := newAESCBC(key)
+	c, err := aesmode.NewCBC(key)
 	clear(key) // the cipher keeps its own expanded copies
 	return c, iv, err
 }
@@ -64,7 +181,7 @@ type segment struct {
 	ctEnd    int64 // file offset past its last whole cipher block
 	plainOff int64 // where its plaintext starts in the file's joined plaintext
 	plainLen int64
-	cbc      *aesCBC
+	cbc      *aesmode.CBC
 	iv       [aes.BlockSize]byte
 }
 
@@ -148,7 +265,7 @@ func checkAuditStart(src io.ReaderAt, seg *segment) (compressed bool, err error)
 	if _, err := src.ReadAt(ct, seg.ctStart()); err != nil {
 		return false, readError(err, "reading the first cipher block")
 	}
-	seg.cbc.decrypt(ct, ct, seg.iv)
+	seg.cbc.Decrypt(ct, ct, seg.iv)
 	switch {
 	case bytes.HasPrefix(ct, gzipMagic):
 		return true, nil
@@ -234,11 +351,14 @@ func (r *cbcReader) paddingBefore(seg *segment, end int64) (int, error) {
 	if len(ct) > aes.BlockSize {
 		iv, ct = [aes.BlockSize]byte(ct), ct[aes.BlockSize:]
 	}
-	seg.cbc.decrypt(ct, ct, iv)
+	seg.cbc.Decrypt(ct, ct, iv)
 	return openssl.PaddingLen(ct, aes.BlockSize)
 }
 
 func (r *cbcReader) Size() int64 { return r.size }
+
+// Unfinished: the last container has no valid final padding block (yet).
+func (r *cbcReader) Unfinished() bool { return r.unfinished }
 
 // cbcMaxRun bounds the ciphertext one step of ReadAt reads, and so its buffer.
 const cbcMaxRun = 1 << 20
@@ -286,7 +406,7 @@ func (r *cbcReader) readRun(p []byte, off int64) (int, error) {
 	if firstBlock > 0 {
 		iv, ct = [aes.BlockSize]byte(ct), ct[aes.BlockSize:]
 	}
-	seg.cbc.decrypt(ct, ct, iv)
+	seg.cbc.Decrypt(ct, ct, iv)
 	n := copy(p, ct[rel%aes.BlockSize:end-firstBlock*aes.BlockSize])
 	clear(ct) // pooled buffers keep no plaintext between reads
 	return n, nil

@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
@@ -8,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"github.com/mysqllogfs/mysqllogfs/crypto/aesmode"
 	"io"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto/source"
@@ -150,13 +152,13 @@ var errShrank = fmt.Errorf("%w: %w", ErrCorrupt, source.ErrShrank)
 type ctrReader struct {
 	src   io.ReaderAt
 	views *source.Views // nil where src is not a file
-	ctr   *aesCTR
+	ctr   *aesmode.CTR
 	nonce [8]byte
 	size  int64
 }
 
 func newCTRReader(src io.ReaderAt, srcSize int64, fileKey []byte, nonce [8]byte) (*ctrReader, error) {
-	ctr, err := newAESCTR(fileKey)
+	ctr, err := aesmode.NewCTR(fileKey)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +182,7 @@ func (r *ctrReader) ReadAt(p []byte, off int64) (int, error) {
 	// Large reads decrypt straight from a mapping of the ciphertext; others, and any the
 	// mapping cannot serve, read it into p and decrypt it there while it is in this core's cache.
 	mapped, err := r.views.Read(off+binlogHeaderSize, int(want), func(ciphertext []byte) {
-		r.ctr.xorKeyStream(p[:want], ciphertext, ctr, skip)
+		r.ctr.XORKeyStream(p[:want], ciphertext, ctr, skip)
 	})
 	n := int(want)
 	switch {
@@ -188,7 +190,7 @@ func (r *ctrReader) ReadAt(p []byte, off int64) (int, error) {
 		return 0, errShrank
 	case !mapped:
 		n, err = r.src.ReadAt(p[:want], off+binlogHeaderSize)
-		r.ctr.xorKeyStream(p[:n], p[:n], ctr, skip)
+		r.ctr.XORKeyStream(p[:n], p[:n], ctr, skip)
 	}
 	if err == nil && int64(n) < int64(len(p)) {
 		err = io.EOF
@@ -197,6 +199,28 @@ func (r *ctrReader) ReadAt(p []byte, off int64) (int, error) {
 		err = errShrank
 	}
 	return n, err
+}
+
+// mysqlBinlog is a MySQL 8.0.14+ encrypted binary or relay log.
+type mysqlBinlog struct{}
+
+func (mysqlBinlog) recognise(name string, head []byte) (Info, bool) {
+	if !bytes.HasPrefix(head, encryptedBinlogMagic) {
+		return Info{}, false
+	}
+	info := Info{Kind: KindMySQLBinlog, PlainName: name, Encrypted: true}
+	if h, err := ParseBinlogHeader(head); err == nil {
+		info.KeyID = h.KeyID
+	}
+	return info, true
+}
+
+func (mysqlBinlog) open(o opening) (plaintext, error) {
+	return openMySQLBinlog(o.src, o.size, o.head, o.keys)
+}
+
+func (mysqlBinlog) check(plain io.Reader) (int, error) {
+	return checkBinlog(bufio.NewReaderSize(plain, 1<<20))
 }
 
 // openMySQLBinlog checks the header, then the key it names, and returns the plaintext reader.

@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -25,8 +26,6 @@ const (
 	ignorableFlag        = 0x80 // LOG_EVENT_IGNORABLE_F
 	mariadbNonceSize     = 12
 	mariadbKeyID         = "1" // file_key_management's key for binlogs
-	eventLengthOffset    = 9
-	eventEndPosOffset    = 13
 )
 
 // mariadbStart is what the cleartext start of a MariaDB encrypted binlog says.
@@ -59,6 +58,22 @@ func parseMariaDBStart(head []byte) (mariadbStart, bool) {
 	s.keyVersion = binary.LittleEndian.Uint32(body[1:])
 	copy(s.nonce[:], body[5:])
 	return s, true
+}
+
+// mariadbBinlog is a MariaDB 10.1.7+ encrypted binary log.
+type mariadbBinlog struct{}
+
+func (mariadbBinlog) recognise(name string, head []byte) (Info, bool) {
+	_, ok := parseMariaDBStart(head)
+	return Info{Kind: KindMariaDBBinlog, PlainName: name, KeyID: mariadbKeyID, Encrypted: true}, ok
+}
+
+func (mariadbBinlog) open(o opening) (plaintext, error) {
+	return openMariaDBBinlog(o.src, o.size, o.head, o.keys, previous[*mariadbReader](o.opts))
+}
+
+func (mariadbBinlog) check(plain io.Reader) (int, error) {
+	return checkBinlog(bufio.NewReaderSize(plain, 1<<20))
 }
 
 // mariadbReader serves the decrypted view. Event offsets are indexed once at open, from the
@@ -137,31 +152,25 @@ func (r *mariadbReader) rewriteStartEncryption() {
 // indexEvents walks the cleartext event lengths. A trailing event not yet complete (a binlog
 // still being written) is left out.
 func indexEvents(src io.ReaderAt, from, size int64) ([]int64, error) {
-	br := bufio.NewReaderSize(io.NewSectionReader(src, from, size-from), 1<<20)
+	walk := NewEventWalker(io.NewSectionReader(src, from, size-from), from)
 	events := []int64{}
 	pos := from
-	header := make([]byte, eventHeaderSize)
 	for {
-		if _, err := io.ReadFull(br, header); err != nil {
-			if isIOError(err) {
-				return nil, readError(err, "indexing the event at offset %d", pos)
-			}
-			break // the end, or an event not yet complete
+		e, err := walk.Next()
+		switch {
+		case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+			return append(events, pos), nil // the end, or an event not yet complete
+		case err != nil && isIOError(err):
+			return nil, readError(err, "indexing the event at offset %d", pos)
+		case err != nil:
+			return nil, err
 		}
-		length := int64(binary.LittleEndian.Uint32(header[eventLengthOffset:]))
-		if length < eventHeaderSize {
-			return nil, fmt.Errorf("%w: event at offset %d has impossible length %d", ErrCorrupt, pos, length)
-		}
-		if pos+length > size {
-			break
+		if e.Pos+e.Length > size {
+			return append(events, pos), nil
 		}
 		events = append(events, pos)
-		if _, err := br.Discard(int(length - eventHeaderSize)); err != nil {
-			return nil, readError(err, "indexing the event at offset %d", pos)
-		}
-		pos += length
+		pos += e.Length
 	}
-	return append(events, pos), nil
 }
 
 // pickCipher finds which of AES-CBC and AES-CTR the server used (the file does not say) by

@@ -1,15 +1,11 @@
 package crypto
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -86,12 +82,7 @@ func (v *Verification) readPlaintext(src *hashingSource, path string, keys keysr
 	plain := sha256.New()
 	counted := &countingWriter{w: plain}
 	stream := io.TeeReader(io.NewSectionReader(r, 0, 1<<62), counted)
-	switch r.Kind {
-	case KindMySQLBinlog, KindMariaDBBinlog, KindPlainBinlog:
-		v.Events, err = checkBinlog(bufio.NewReaderSize(stream, 1<<20))
-	case KindAuditLog:
-		err = checkAuditLog(stream)
-	}
+	v.Events, err = r.format.check(stream)
 	if err == nil {
 		_, err = io.Copy(io.Discard, stream) // the rest, for the plaintext hash
 	}
@@ -147,57 +138,6 @@ func (s *hashingSource) finish(size int64) error {
 		}
 	}
 	return nil
-}
-
-const (
-	eventHeaderSize   = 19
-	formatDescription = 15
-	checksumCRC32     = 1
-)
-
-// checkBinlog walks a plain binlog's events, checking the end_log_pos chain and, when the
-// Format_description event announces CRC32, every event's checksum.
-func checkBinlog(r *bufio.Reader) (events int, err error) {
-	magic := make([]byte, len(binlogMagic))
-	if _, err := io.ReadFull(r, magic); err != nil || !bytes.Equal(magic, binlogMagic) {
-		return 0, fmt.Errorf("%w: no binlog magic FE 62 69 6E", ErrCorrupt)
-	}
-	pos := int64(len(binlogMagic))
-	crc := false
-	for {
-		header, err := r.Peek(eventHeaderSize)
-		if len(header) == 0 && err == io.EOF {
-			return events, nil
-		}
-		if err != nil {
-			return events, fmt.Errorf("%w: event %d at offset %d: header cut short", ErrCorrupt, events+1, pos)
-		}
-		typ := header[4]
-		size := int64(binary.LittleEndian.Uint32(header[9:]))
-		endPos := int64(binary.LittleEndian.Uint32(header[13:]))
-		where := fmt.Sprintf("event %d (type %d) at offset %d", events+1, typ, pos)
-		if size < eventHeaderSize || size > 1<<30 {
-			return events, fmt.Errorf("%w: %s: impossible length %d", ErrCorrupt, where, size)
-		}
-		event := make([]byte, size)
-		if _, err := io.ReadFull(r, event); err != nil {
-			return events, fmt.Errorf("%w: %s: cut short", ErrCorrupt, where)
-		}
-		if typ == formatDescription && size >= eventHeaderSize+5 {
-			crc = event[size-5] == checksumCRC32
-		}
-		if crc {
-			body, sum := event[:size-4], binary.LittleEndian.Uint32(event[size-4:])
-			if crc32.ChecksumIEEE(body) != sum {
-				return events, fmt.Errorf("%w: %s: CRC32 mismatch", ErrCorrupt, where)
-			}
-		}
-		if endPos != 0 && endPos != (pos+size)&0xffffffff {
-			return events, fmt.Errorf("%w: %s: end_log_pos %d, expected %d", ErrCorrupt, where, endPos, pos+size)
-		}
-		pos += size
-		events++
-	}
 }
 
 // checkAuditLog checks the start; reading on to the end checks padding and gzip trailers.

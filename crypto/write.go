@@ -67,7 +67,7 @@ func NewAuditWriter(w io.Writer, pw AuditPassword, compress bool) (io.WriteClose
 	if _, err := w.Write(append([]byte(openssl.Magic), salt...)); err != nil {
 		return nil, err
 	}
-	enc := &cbcWriter{w: w, mode: cipher.NewCBCEncrypter(c.block, iv)}
+	enc := &cbcWriter{w: w, mode: cipher.NewCBCEncrypter(c.Block(), iv)}
 	if !compress {
 		return enc, nil
 	}

@@ -5,7 +5,6 @@ package tests
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/mysqllogfs/mysqllogfs/crypto"
 )
 
 // Root is the project's top directory.
@@ -102,13 +103,12 @@ func ParseBinlog(r io.Reader) (int, error) {
 // EventOffsets walks a plain binlog's event lengths and returns where each event starts.
 func EventOffsets(b []byte) []int {
 	var offs []int
-	for pos := 4; pos+19 <= len(b); {
-		offs = append(offs, pos)
-		size := int(binary.LittleEndian.Uint32(b[pos+9:]))
-		if size < 19 {
-			break
+	walk := crypto.NewEventWalker(bytes.NewReader(b[min(4, len(b)):]), 4)
+	for {
+		e, err := walk.Next()
+		if err != nil {
+			return offs
 		}
-		pos += size
+		offs = append(offs, int(e.Pos))
 	}
-	return offs
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -182,28 +181,30 @@ func printEvents(path string, n int) error {
 		return err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
-	if err != nil {
-		return err
-	}
-	if !bytes.HasPrefix(data, sample.BinlogMagic) {
+	magic := make([]byte, len(sample.BinlogMagic))
+	if _, err := io.ReadFull(f, magic); err != nil || !bytes.Equal(magic, sample.BinlogMagic) {
 		return fmt.Errorf("%s does not start with the binlog magic", path)
 	}
 	fmt.Printf("  %-8s %-20s %-12s %s\n", "offset", "event", "end_log_pos", "")
-	for pos := 4; n > 0 && pos+19 <= len(data); n-- {
-		typ, size := data[pos+4], int(binary.LittleEndian.Uint32(data[pos+9:]))
-		end := binary.LittleEndian.Uint32(data[pos+13:])
+	walk := crypto.NewEventWalker(f, int64(len(magic)))
+	for ; n > 0; n-- {
+		e, err := walk.Next()
+		if err != nil {
+			break
+		}
+		event, err := walk.Bytes()
+		if err != nil {
+			break
+		}
 		detail := ""
-		if typ == 2 && pos+size <= len(data) {
-			body := data[pos+19 : pos+size-4]
-			dbLen := int(body[8])
-			detail = string(body[13+dbLen+1:])
+		switch e.Type {
+		case 2: // Query: the statement follows the fixed part and the schema name
+			body := event[19 : len(event)-4]
+			detail = string(body[13+int(body[8])+1:])
+		case 15:
+			detail = "server " + string(bytes.TrimRight(event[21:71], "\x00"))
 		}
-		if typ == 15 {
-			detail = "server " + string(bytes.TrimRight(data[pos+21:pos+71], "\x00"))
-		}
-		fmt.Printf("  %-8d %-20s %-12d %s\n", pos, eventNames[typ], end, detail)
-		pos += size
+		fmt.Printf("  %-8d %-20s %-12d %s\n", e.Pos, eventNames[e.Type], e.EndPos, detail)
 	}
 	return nil
 }

@@ -1,4 +1,8 @@
-package crypto
+// Package aesmode is AES-CTR and AES-CBC decryption at any block offset, sixteen blocks a step
+// with vector AES where the CPU has it (VAES on 512- or 256-bit registers), crypto/cipher
+// elsewhere and for the odd blocks. It knows nothing of files or formats. GODEBUG
+// cpu.avx2=off,cpu.avx512vaes=off forces crypto/cipher everywhere.
+package aesmode
 
 import (
 	"crypto/aes"
@@ -31,6 +35,10 @@ func (vec *vectorAES) name() string {
 	}
 	return fmt.Sprintf("vaes%d", vec.bits)
 }
+
+// Implementation names the path 256-bit keys take on this CPU: "vaes512", "vaes256" or
+// "crypto-cipher".
+func Implementation() string { return fastestVectorAES().name() }
 
 // fastestVectorAES is the widest vector AES this CPU runs, nil where it has none.
 func fastestVectorAES() *vectorAES {

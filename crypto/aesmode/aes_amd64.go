@@ -1,6 +1,6 @@
 //go:build !purego
 
-package crypto
+package aesmode
 
 import "golang.org/x/sys/cpu"
 

@@ -1,6 +1,6 @@
 //go:build !amd64 || purego
 
-package crypto
+package aesmode
 
 // vectorAESes is empty: vector AES is written for amd64 only; crypto/cipher serves the rest.
 var vectorAESes []*vectorAES

@@ -1,4 +1,4 @@
-package crypto
+package aesmode
 
 import (
 	"bytes"
@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -19,22 +21,32 @@ func fillRandom(rng *rand.Rand, b []byte) []byte {
 	return b
 }
 
-// TestAESCTRMatchesCryptoCipher compares every path of aesCTR, each width of vector AES this
-// CPU runs and crypto/cipher's, with crypto/cipher's CTR: every start within a block, lengths
-// around the vector step, counters about to carry into the high half, and dst overlapping src.
+// requireVectorAES skips a test that compares vector AES with crypto/cipher where the CPU has
+// none (or GODEBUG turned it off): there, crypto/cipher serves every read, and comparing it
+// with itself would prove nothing.
+func requireVectorAES(t testing.TB) {
+	if len(vectorAESes) == 0 {
+		t.Skip("no vector AES on this CPU (or turned off by GODEBUG): crypto/cipher serves every read")
+	}
+}
+
+// TestAESCTRMatchesCryptoCipher compares each width of vector AES this CPU runs with
+// crypto/cipher's CTR: every start within a block, lengths around the vector step, counters
+// about to carry into the high half, and dst overlapping src.
 func TestAESCTRMatchesCryptoCipher(t *testing.T) {
+	requireVectorAES(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	key := fillRandom(rng, make([]byte, 32))
-	fast, err := newAESCTR(key)
+	fast, err := NewCTR(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fast.vec != fastestVectorAES() {
 		t.Fatal("this CPU has vector AES but the fast path is off")
 	}
-	paths := []*aesCTR{{block: fast.block}}
+	var paths []*CTR
 	for _, vec := range vectorAESes {
-		paths = append(paths, &aesCTR{block: fast.block, vec: vec, wide: expandKey256(key)})
+		paths = append(paths, &CTR{block: fast.block, vec: vec, wide: expandKey256(key)})
 	}
 	t.Logf("vector AES widths: %v", vectorWidths())
 	src := fillRandom(rng, make([]byte, 5000))
@@ -51,12 +63,12 @@ func TestAESCTRMatchesCryptoCipher(t *testing.T) {
 					binary.BigEndian.PutUint64(ctr[8:], lo)
 					want := referenceCTR(fast.block, ctr, skip, src[:n])
 					got := make([]byte, n)
-					c.xorKeyStream(got, src[:n], ctr, skip)
+					c.XORKeyStream(got, src[:n], ctr, skip)
 					if !bytes.Equal(got, want) {
 						t.Fatalf("%s low=%#x n=%d skip=%d: keystream differs from crypto/cipher", c.vec.name(), lo, n, skip)
 					}
 					inPlace := append([]byte(nil), src[:n]...)
-					c.xorKeyStream(inPlace, inPlace, ctr, skip)
+					c.XORKeyStream(inPlace, inPlace, ctr, skip)
 					if !bytes.Equal(inPlace, want) {
 						t.Fatalf("%s low=%#x n=%d skip=%d: in-place result differs", c.vec.name(), lo, n, skip)
 					}
@@ -97,11 +109,11 @@ func BenchmarkAESCTR(b *testing.B) {
 		b.Fatal(err)
 	}
 	benchmarkEveryPath(b, func(vec *vectorAES) func([]byte) {
-		c := &aesCTR{block: block}
+		c := &CTR{block: block}
 		if vec != nil {
 			c.vec, c.wide = vec, expandKey256(key)
 		}
-		return func(buf []byte) { c.xorKeyStream(buf, buf, [aes.BlockSize]byte{}, 0) }
+		return func(buf []byte) { c.XORKeyStream(buf, buf, [aes.BlockSize]byte{}, 0) }
 	})
 }
 
@@ -129,22 +141,23 @@ func vectorWidths() []string {
 	return names
 }
 
-// TestAESCBCMatchesCryptoCipher compares both paths of aesCBC with crypto/cipher's CBC
+// TestAESCBCMatchesCryptoCipher compares each width of vector AES with crypto/cipher's CBC
 // decrypter: lengths around the vector steps, in place and not.
 func TestAESCBCMatchesCryptoCipher(t *testing.T) {
+	requireVectorAES(t)
 	rng := rand.New(rand.NewPCG(3, 4))
 	key := fillRandom(rng, make([]byte, 32))
 	iv := [aes.BlockSize]byte(fillRandom(rng, make([]byte, aes.BlockSize)))
-	fast, err := newAESCBC(key)
+	fast, err := NewCBC(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fast.vec != fastestVectorAES() {
 		t.Fatal("this CPU has vector AES but the fast path is off")
 	}
-	paths := []*aesCBC{{block: fast.block}}
+	var paths []*CBC
 	for _, vec := range vectorAESes {
-		paths = append(paths, &aesCBC{block: fast.block, vec: vec, wide: decryptionKeys(expandKey256(key))})
+		paths = append(paths, &CBC{block: fast.block, vec: vec, wide: decryptionKeys(expandKey256(key))})
 	}
 	src := fillRandom(rng, make([]byte, 80*aes.BlockSize))
 	for _, c := range paths {
@@ -153,12 +166,12 @@ func TestAESCBCMatchesCryptoCipher(t *testing.T) {
 			want := make([]byte, len(ct))
 			cipher.NewCBCDecrypter(fast.block, iv[:]).CryptBlocks(want, ct)
 			got := make([]byte, len(ct))
-			c.decrypt(got, ct, iv)
+			c.Decrypt(got, ct, iv)
 			if !bytes.Equal(got, want) {
 				t.Fatalf("%s blocks=%d: plaintext differs from crypto/cipher", c.vec.name(), blocks)
 			}
 			inPlace := append([]byte(nil), ct...)
-			c.decrypt(inPlace, inPlace, iv)
+			c.Decrypt(inPlace, inPlace, iv)
 			if !bytes.Equal(inPlace, want) {
 				t.Fatalf("%s blocks=%d: in-place plaintext differs", c.vec.name(), blocks)
 			}
@@ -175,10 +188,74 @@ func BenchmarkAESCBC(b *testing.B) {
 		b.Fatal(err)
 	}
 	benchmarkEveryPath(b, func(vec *vectorAES) func([]byte) {
-		c := &aesCBC{block: block}
+		c := &CBC{block: block}
 		if vec != nil {
 			c.vec, c.wide = vec, decryptionKeys(expandKey256(key))
 		}
-		return func(buf []byte) { c.decrypt(buf, buf, [aes.BlockSize]byte{}) }
+		return func(buf []byte) { c.Decrypt(buf, buf, [aes.BlockSize]byte{}) }
+	})
+}
+
+// TestFallbackWhenForced: with GODEBUG turning vector AES off, no vector path is chosen.
+func TestFallbackWhenForced(t *testing.T) {
+	if !strings.Contains(os.Getenv("GODEBUG"), "cpu.avx2=off") || !strings.Contains(os.Getenv("GODEBUG"), "cpu.avx512vaes=off") {
+		t.Skip("run with GODEBUG=cpu.avx2=off,cpu.avx512vaes=off to force the fallback")
+	}
+	if Implementation() != "crypto-cipher" {
+		t.Fatalf("GODEBUG turned vector AES off, but %s is used", Implementation())
+	}
+}
+
+// FuzzAESCTR compares every vector width with crypto/cipher at random keys, counters,
+// offsets into a block, lengths and buffer alignments.
+func FuzzAESCTR(f *testing.F) {
+	f.Add([]byte("0123456789abcdef0123456789abcdef"), uint64(0), uint64(math.MaxUint64-2), uint8(3), uint16(1000), uint8(1))
+	f.Fuzz(func(t *testing.T, key []byte, hi, lo uint64, skip uint8, n uint16, align uint8) {
+		requireVectorAES(t)
+		if len(key) != 32 {
+			return
+		}
+		block, _ := aes.NewCipher(key)
+		var ctr [aes.BlockSize]byte
+		binary.BigEndian.PutUint64(ctr[:8], hi)
+		binary.BigEndian.PutUint64(ctr[8:], lo)
+		k := int(skip % aes.BlockSize)
+		buf := fillRandom(rand.New(rand.NewPCG(hi, lo)), make([]byte, int(n)+64))
+		src := buf[align%64:][:n]
+		want := referenceCTR(block, ctr, k, src)
+		for _, vec := range vectorAESes {
+			c := &CTR{block: block, vec: vec, wide: expandKey256(key)}
+			got := make([]byte, len(src)+int(align%7))[align%7:]
+			c.XORKeyStream(got, src, ctr, k)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s: keystream at counter %x, skip %d, %d bytes differs from crypto/cipher", vec.name(), ctr, k, n)
+			}
+		}
+	})
+}
+
+// FuzzAESCBC compares every vector width with crypto/cipher's CBC decrypter at random keys,
+// IVs, lengths and buffer alignments.
+func FuzzAESCBC(f *testing.F) {
+	f.Add([]byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210"), uint16(64), uint8(1))
+	f.Fuzz(func(t *testing.T, key, ivBytes []byte, blocks uint16, align uint8) {
+		requireVectorAES(t)
+		if len(key) != 32 || len(ivBytes) != aes.BlockSize {
+			return
+		}
+		block, _ := aes.NewCipher(key)
+		iv := [aes.BlockSize]byte(ivBytes)
+		buf := fillRandom(rand.New(rand.NewPCG(uint64(blocks), uint64(align))), make([]byte, int(blocks%512)*aes.BlockSize+64))
+		ct := buf[align%64:][:int(blocks%512)*aes.BlockSize]
+		want := make([]byte, len(ct))
+		cipher.NewCBCDecrypter(block, iv[:]).CryptBlocks(want, ct)
+		for _, vec := range vectorAESes {
+			c := &CBC{block: block, vec: vec, wide: decryptionKeys(expandKey256(key))}
+			got := make([]byte, len(ct)+int(align%7))[align%7:]
+			c.Decrypt(got, ct, iv)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s: %d blocks differ from crypto/cipher", vec.name(), len(ct)/aes.BlockSize)
+			}
+		}
 	})
 }

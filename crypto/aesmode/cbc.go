@@ -1,26 +1,26 @@
-package crypto
+package aesmode
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
 )
 
-// aesCBC decrypts AES-256-CBC. Every plaintext block needs only its own cipher block and the
+// CBC decrypts AES-256-CBC. Every plaintext block needs only its own cipher block and the
 // one before it, so where the CPU has vector AES, blocks are decrypted sixteen at a time;
 // crypto/cipher's CBC decrypter does one at a time. The rest, and every other CPU, use
 // crypto/cipher.
-type aesCBC struct {
+type CBC struct {
 	block cipher.Block
 	vec   *vectorAES // nil where vector AES is not available
 	wide  *roundKeys // vec's decryption schedule
 }
 
-func newAESCBC(key []byte) (*aesCBC, error) {
+func NewCBC(key []byte) (*CBC, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
-	c := &aesCBC{block: block}
+	c := &CBC{block: block}
 	if vec := fastestVectorAES(); vec != nil && len(key) == 32 {
 		enc := expandKey256(key)
 		c.vec, c.wide = vec, decryptionKeys(enc)
@@ -29,9 +29,12 @@ func newAESCBC(key []byte) (*aesCBC, error) {
 	return c, nil
 }
 
-// decrypt deciphers src, whole blocks that follow the cipher block (or IV) iv, into dst. dst
+// Block is the plain AES cipher of the key, for encrypting.
+func (c *CBC) Block() cipher.Block { return c.block }
+
+// Decrypt deciphers src, whole blocks that follow the cipher block (or IV) iv, into dst. dst
 // and src may overlap entirely or not at all.
-func (c *aesCBC) decrypt(dst, src []byte, iv [aes.BlockSize]byte) {
+func (c *CBC) Decrypt(dst, src []byte, iv [aes.BlockSize]byte) {
 	if blocks := len(src) / aes.BlockSize &^ (wideStep - 1); c.vec != nil && blocks > 0 {
 		n := blocks * aes.BlockSize
 		next := [aes.BlockSize]byte(src[n-aes.BlockSize : n]) // before dst overwrites it

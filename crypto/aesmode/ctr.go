@@ -1,4 +1,4 @@
-package crypto
+package aesmode
 
 import (
 	"crypto/aes"
@@ -7,31 +7,31 @@ import (
 	"math/bits"
 )
 
-// aesCTR is AES in counter mode with a 128-bit big-endian counter, as OpenSSL (and so MySQL)
+// CTR is AES in counter mode with a 128-bit big-endian counter, as OpenSSL (and so MySQL)
 // counts, started at any counter block. It is the cost of every byte a binlog read serves:
 // where the CPU has vector AES, whole runs of blocks go through it sixteen at a time, two to
 // three times faster than crypto/cipher's CTR; the rest, and every other CPU, use crypto/cipher.
-type aesCTR struct {
+type CTR struct {
 	block cipher.Block
 	vec   *vectorAES // nil where vector AES is not available
 	wide  *roundKeys // vec's key schedule
 }
 
-func newAESCTR(key []byte) (*aesCTR, error) {
+func NewCTR(key []byte) (*CTR, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
-	c := &aesCTR{block: block}
+	c := &CTR{block: block}
 	if vec := fastestVectorAES(); vec != nil && len(key) == 32 {
 		c.vec, c.wide = vec, expandKey256(key)
 	}
 	return c, nil
 }
 
-// xorKeyStream sets dst to src XORed with the keystream that starts skip bytes into counter
+// XORKeyStream sets dst to src XORed with the keystream that starts skip bytes into counter
 // block ctr. dst and src may overlap entirely or not at all.
-func (c *aesCTR) xorKeyStream(dst, src []byte, ctr [aes.BlockSize]byte, skip int) {
+func (c *CTR) XORKeyStream(dst, src []byte, ctr [aes.BlockSize]byte, skip int) {
 	hi, lo := binary.BigEndian.Uint64(ctr[:8]), binary.BigEndian.Uint64(ctr[8:])
 	if skip > 0 { // the rest of a block begun before this read
 		n := min(len(src), aes.BlockSize-skip)
@@ -52,7 +52,7 @@ func (c *aesCTR) xorKeyStream(dst, src []byte, ctr [aes.BlockSize]byte, skip int
 }
 
 // narrow is crypto/cipher's CTR from counter block ctr, skip bytes in.
-func (c *aesCTR) narrow(dst, src []byte, ctr [aes.BlockSize]byte, skip int) {
+func (c *CTR) narrow(dst, src []byte, ctr [aes.BlockSize]byte, skip int) {
 	stream := cipher.NewCTR(c.block, ctr[:])
 	if skip > 0 {
 		var discard [aes.BlockSize]byte

@@ -1,4 +1,7 @@
-package crypto
+// Package inflate decodes deflate streams (RFC 1951) and serves gzip streams (RFC 1952) at
+// any offset through a checkpoint index. It knows nothing of files or formats: a stream that
+// does not decode is reported with ErrBadData, and what that means is the caller's to say.
+package inflate
 
 import (
 	"bufio"
@@ -7,17 +10,19 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
-// gzipReader serves the decompressed bytes of a gzip stream of one or more members at any
+// GzipReader serves the decompressed bytes of a gzip stream of one or more members at any
 // offset. Decoding resumes from the nearest checkpoint of a zran-style index (a deflate block
 // boundary, its bit offset and the 32 KiB window before it), or continues a cursor left idle
 // by an earlier read, so sequential reads never restart and random reads decode at most one
 // checkpoint spacing. The index grows as reads go further; the windows are plaintext and live
 // only in memory.
-type gzipReader struct {
+type GzipReader struct {
 	src              io.ReaderAt // the compressed stream
 	srcSize          int64
 	acceptUnfinished bool // a stream cut short ends where its last whole block does
@@ -33,6 +38,17 @@ type gzipReader struct {
 	complete  bool               // a cursor has reached the end: size is exact
 	truncated bool               // the end reached was a stream cut short (acceptUnfinished)
 	size      int64              // exact when complete, else the estimate from the trailer
+}
+
+// ErrBadData is wrapped by every error for a stream that does not decode: damaged, cut short,
+// or not gzip at all.
+var ErrBadData = errors.New("bad gzip data")
+
+// isIOError reports whether err came from reading the source, not from what its bytes say.
+func isIOError(err error) bool {
+	var errno syscall.Errno
+	var pathErr *fs.PathError
+	return errors.As(err, &errno) || errors.As(err, &pathErr) || errors.Is(err, fs.ErrClosed)
 }
 
 // checkpoint is a place decoding can resume: the start of a member (at its gzip header), or
@@ -68,10 +84,23 @@ const (
 	gzipTrailerLength = 8
 )
 
-// newGzipReader indexes a gzip stream. prev, an index of the same stream before it grew (a log
+// Options change how NewGzipReader treats a stream.
+type Options struct {
+	// AcceptUnfinished ends a stream cut short where its last whole block does, instead of
+	// failing: a log the server is still writing.
+	AcceptUnfinished bool
+	// Previous is an index of the same stream before it grew: decoding resumes from its last
+	// checkpoint.
+	Previous *GzipReader
+	// ProvenSize is the stream's decoded size, proven by an earlier full decode; 0 if unknown.
+	ProvenSize int64
+}
+
+// NewGzipReader indexes a gzip stream. prev, an index of the same stream before it grew (a log
 // still being written), lends its checkpoints: decoding resumes from the last of them.
-func newGzipReader(src io.ReaderAt, srcSize int64, acceptUnfinished bool, prev *gzipReader, proven int64) (*gzipReader, error) {
-	g := &gzipReader{src: src, srcSize: srcSize, acceptUnfinished: acceptUnfinished, busy: map[*gzCursor]span{}, waiting: map[int64]int{}}
+func NewGzipReader(src io.ReaderAt, srcSize int64, opts Options) (*GzipReader, error) {
+	acceptUnfinished, prev, proven := opts.AcceptUnfinished, opts.Previous, opts.ProvenSize
+	g := &GzipReader{src: src, srcSize: srcSize, acceptUnfinished: acceptUnfinished, busy: map[*gzCursor]span{}, waiting: map[int64]int{}}
 	g.returned.L = &g.mu
 	g.points = []checkpoint{{uoff: 0, header: 0}}
 	if prev != nil {
@@ -83,7 +112,7 @@ func newGzipReader(src io.ReaderAt, srcSize int64, acceptUnfinished bool, prev *
 			g.complete = true
 			return g, nil
 		}
-		return nil, fmt.Errorf("%w: the decrypted data is not a gzip stream", ErrCorrupt)
+		return nil, fmt.Errorf("%w: not a gzip stream", ErrBadData)
 	}
 	estimate, ok := g.trailerSize()
 	g.size = estimate
@@ -97,7 +126,7 @@ func newGzipReader(src io.ReaderAt, srcSize int64, acceptUnfinished bool, prev *
 	}
 	if !ok || acceptUnfinished {
 		// No trustworthy trailer: decode once now, which also builds the index.
-		if err := g.scanToEnd(); err != nil {
+		if err := g.Measure(); err != nil {
 			return nil, err
 		}
 	}
@@ -107,7 +136,7 @@ func newGzipReader(src io.ReaderAt, srcSize int64, acceptUnfinished bool, prev *
 // trailerSize estimates the plaintext size from the last member's trailer, which holds its
 // size modulo 2^32. It is exact for the usual single-member stream under 4 GiB; the first read
 // to the end corrects it otherwise.
-func (g *gzipReader) trailerSize() (int64, bool) {
+func (g *GzipReader) trailerSize() (int64, bool) {
 	if g.srcSize < 18+gzipTrailerLength {
 		return 0, false
 	}
@@ -124,7 +153,7 @@ func (g *gzipReader) trailerSize() (int64, bool) {
 
 // borrowPoints copies the index for a newer reader of the grown stream, which then holds its
 // windows too.
-func (g *gzipReader) borrowPoints() []checkpoint {
+func (g *GzipReader) borrowPoints() []checkpoint {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	points := append([]checkpoint(nil), g.points...)
@@ -137,28 +166,31 @@ func (g *gzipReader) borrowPoints() []checkpoint {
 }
 
 // Size is exact once a read has reached the end of the stream.
-func (g *gzipReader) Size() int64 {
+func (g *GzipReader) Size() int64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.size
 }
 
-// cutShort reports whether the stream ended without its last member's end: a log the server
+// Source is the compressed stream the reader decodes.
+func (g *GzipReader) Source() io.ReaderAt { return g.src }
+
+// CutShort reports whether the stream ended without its last member's end: a log the server
 // is still writing.
-func (g *gzipReader) cutShort() bool {
+func (g *GzipReader) CutShort() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.truncated
 }
 
 // SizeExact reports whether Size is known from a complete decode.
-func (g *gzipReader) SizeExact() bool {
+func (g *GzipReader) SizeExact() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.complete
 }
 
-func (g *gzipReader) ReadAt(p []byte, off int64) (int, error) {
+func (g *GzipReader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("negative offset %d", off)
 	}
@@ -191,7 +223,7 @@ func (g *gzipReader) ReadAt(p []byte, off int64) (int, error) {
 type span struct{ from, to int64 }
 
 // giveBack makes a cursor idle again (unless it failed) and wakes reads waiting for it.
-func (g *gzipReader) giveBack(c *gzCursor, err error) {
+func (g *GzipReader) giveBack(c *gzCursor, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.busy, c)
@@ -213,7 +245,7 @@ const (
 
 // waitingBefore reports whether another read waits for an offset shortly before off. Called
 // with mu held.
-func (g *gzipReader) waitingBefore(off int64) bool {
+func (g *GzipReader) waitingBefore(off int64) bool {
 	for w := range g.waiting {
 		if w < off && off-w <= gzipFollowDistance {
 			return true
@@ -224,7 +256,7 @@ func (g *gzipReader) waitingBefore(off int64) bool {
 
 // busyNear reports whether a busy cursor is working on off or shortly before it. Called with
 // mu held.
-func (g *gzipReader) busyNear(off int64) bool {
+func (g *GzipReader) busyNear(off int64) bool {
 	for _, s := range g.busy {
 		if s.from <= off && off <= s.to+gzipFollowDistance {
 			return true
@@ -233,9 +265,9 @@ func (g *gzipReader) busyNear(off int64) bool {
 	return false
 }
 
-// scanToEnd decodes from the furthest checkpoint to the end of the stream, unless a scan has
+// Measure decodes from the furthest checkpoint to the end of the stream, unless a scan has
 // already reached it.
-func (g *gzipReader) scanToEnd() error {
+func (g *GzipReader) Measure() error {
 	g.scanning.Lock()
 	defer g.scanning.Unlock()
 	g.mu.Lock()
@@ -253,7 +285,7 @@ func (g *gzipReader) scanToEnd() error {
 }
 
 // takeCursor picks the idle cursor or checkpoint closest before off. Called with mu held.
-func (g *gzipReader) takeCursor(off int64) *gzCursor {
+func (g *GzipReader) takeCursor(off int64) *gzCursor {
 	best := g.points[0]
 	for i := len(g.points) - 1; i >= 0; i-- {
 		if g.points[i].uoff <= off {
@@ -276,7 +308,7 @@ func (g *gzipReader) takeCursor(off int64) *gzCursor {
 }
 
 // record adds a checkpoint past the last one, when it is far enough to be worth its window.
-func (g *gzipReader) record(cp checkpoint) {
+func (g *GzipReader) record(cp checkpoint) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	last := g.points[len(g.points)-1]
@@ -299,7 +331,7 @@ func (g *gzipReader) record(cp checkpoint) {
 
 // thin drops every other window of this index and doubles its spacing, to stay within the
 // shared budget. Called with mu held; false when it had nothing to drop.
-func (g *gzipReader) thin() bool {
+func (g *GzipReader) thin() bool {
 	kept := g.points[:1]
 	dropped := false
 	for i, p := range g.points[1:] {
@@ -315,8 +347,8 @@ func (g *gzipReader) thin() bool {
 	return dropped
 }
 
-// release gives the index's windows back to the shared budget.
-func (g *gzipReader) release() {
+// Release gives the index's windows back to the shared budget.
+func (g *GzipReader) Release() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, p := range g.points {
@@ -325,6 +357,26 @@ func (g *gzipReader) release() {
 		}
 	}
 	g.points, g.idle = g.points[:1], nil
+}
+
+// WindowsInUse is how many bytes of index windows the shared budget has handed out.
+func WindowsInUse() int64 {
+	windows.mu.Lock()
+	defer windows.mu.Unlock()
+	return windows.used
+}
+
+// WindowBytes is how many bytes of window this reader's index holds.
+func (g *GzipReader) WindowBytes() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var n int64
+	for _, p := range g.points {
+		if p.window != nil {
+			n += int64(len(p.flate.window))
+		}
+	}
+	return n
 }
 
 // windows is the budget every gzip index shares for its windows, which are plaintext held in
@@ -352,7 +404,7 @@ func (b *windowBudget) release(n int64) {
 	b.mu.Unlock()
 }
 
-func (g *gzipReader) finish(size int64, truncated bool) {
+func (g *GzipReader) finish(size int64, truncated bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.complete, g.size, g.truncated = true, size, truncated
@@ -360,7 +412,7 @@ func (g *gzipReader) finish(size int64, truncated bool) {
 
 // gzCursor is one decoding position in the stream.
 type gzCursor struct {
-	g   *gzipReader
+	g   *GzipReader
 	br  *bufio.Reader
 	cr  *countingReader
 	fr  *inflater // nil between members
@@ -372,7 +424,7 @@ type gzCursor struct {
 	err                      error
 }
 
-func (g *gzipReader) newCursor(cp checkpoint) *gzCursor {
+func (g *GzipReader) newCursor(cp checkpoint) *gzCursor {
 	c := &gzCursor{g: g, pos: cp.uoff}
 	if cp.flate == nil {
 		c.reposition(cp.header)
@@ -449,7 +501,7 @@ func (c *gzCursor) read(p []byte) (int, error) {
 		case err != nil && isIOError(err):
 			c.err = fmt.Errorf("gzip data at compressed byte %d: %w", c.compressedPos(), err)
 		case err != nil:
-			c.err = fmt.Errorf("%w: gzip data at compressed byte %d: %v", ErrCorrupt, c.compressedPos(), err)
+			c.err = fmt.Errorf("%w: gzip data at compressed byte %d: %v", ErrBadData, c.compressedPos(), err)
 		}
 		if n > 0 {
 			return n, nil
@@ -473,7 +525,7 @@ func (c *gzCursor) startMember() error {
 		if isIOError(err) {
 			return fmt.Errorf("gzip member at compressed byte %d: %w", header, err)
 		}
-		return fmt.Errorf("%w: gzip member at compressed byte %d: %v", ErrCorrupt, header, err)
+		return fmt.Errorf("%w: gzip member at compressed byte %d: %v", ErrBadData, header, err)
 	}
 	c.g.record(checkpoint{uoff: c.pos, header: header})
 	c.deflateStart, c.memberUoff = c.compressedPos(), c.pos
@@ -490,14 +542,14 @@ func (c *gzCursor) endMember() error {
 			c.g.finish(c.pos, true)
 			return io.EOF
 		}
-		return fmt.Errorf("%w: gzip member ends without its trailer (truncated)", ErrCorrupt)
+		return fmt.Errorf("%w: gzip member ends without its trailer (truncated)", ErrBadData)
 	}
 	if c.crcValid {
 		if binary.LittleEndian.Uint32(trailer[:4]) != c.crc {
-			return fmt.Errorf("%w: gzip CRC32 mismatch in the member ending at compressed byte %d", ErrCorrupt, c.compressedPos())
+			return fmt.Errorf("%w: gzip CRC32 mismatch in the member ending at compressed byte %d", ErrBadData, c.compressedPos())
 		}
 		if binary.LittleEndian.Uint32(trailer[4:]) != uint32(c.pos-c.memberUoff) {
-			return fmt.Errorf("%w: gzip size mismatch in the member ending at compressed byte %d", ErrCorrupt, c.compressedPos())
+			return fmt.Errorf("%w: gzip size mismatch in the member ending at compressed byte %d", ErrBadData, c.compressedPos())
 		}
 	}
 	c.fr = nil

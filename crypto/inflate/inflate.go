@@ -1,4 +1,4 @@
-package crypto
+package inflate
 
 import (
 	"bufio"

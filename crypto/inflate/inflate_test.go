@@ -1,4 +1,4 @@
-package crypto
+package inflate
 
 import (
 	"bufio"
@@ -153,6 +153,39 @@ func FuzzInflate(f *testing.F) {
 	})
 }
 
+// FuzzInflateResume decodes arbitrary bytes, then resumes from one of the block boundaries it
+// recorded, as random reads of an indexed log do: the same output and verdict as klauspost's
+// decoder resumed from the same boundary and window.
+func FuzzInflateResume(f *testing.F) {
+	for _, s := range deflateSamples(f) {
+		if len(s[1]) < 8192 {
+			f.Add(s[1], uint8(1))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte, which uint8) {
+		var points []inflateCheckpoint
+		io.ReadAll(newInflater(bufio.NewReader(bytes.NewReader(data)), nil, func(cp inflateCheckpoint) {
+			cp.window = append([]byte(nil), cp.window...)
+			points = append(points, cp)
+		}))
+		if len(points) == 0 {
+			return
+		}
+		cp := points[int(which)%len(points)]
+		from := bytes.NewReader(data[cp.bit/8:])
+		want, wantErr := io.ReadAll(flate.NewReaderOpts(from, flate.WithResumeFrom(flate.InflateCheckpoint{
+			UncompressedOffset: cp.uoff, CompressedOffset: cp.bit / 8, BitOffset: uint8(cp.bit % 8), Window: cp.window,
+		})))
+		got, err := io.ReadAll(newInflater(bufio.NewReader(bytes.NewReader(data[cp.bit/8:])), &cp, nil))
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("resumed at bit %d: ours: %v, klauspost: %v", cp.bit, err, wantErr)
+		}
+		if err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("resumed at bit %d: outputs differ: %d and %d bytes", cp.bit, len(got), len(want))
+		}
+	})
+}
+
 // BenchmarkInflate decodes the deflate data of a 64 MiB audit log with this inflater and
 // with klauspost/compress/flate, side by side, in 1 MiB reads.
 func BenchmarkInflate(b *testing.B) {
@@ -181,4 +214,12 @@ func BenchmarkInflate(b *testing.B) {
 			}
 		})
 	}
+}
+
+// fillRandom fills b from rng and returns it.
+func fillRandom(rng *rand.Rand, b []byte) []byte {
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
 }

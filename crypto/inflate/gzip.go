@@ -415,7 +415,7 @@ type gzCursor struct {
 	g   *GzipReader
 	br  *bufio.Reader
 	cr  *countingReader
-	fr  *inflater // nil between members
+	fr  io.Reader // the deflate decoder; nil between members
 	pos int64     // uncompressed offset of the next byte the decoder yields
 
 	deflateStart, memberUoff int64
@@ -432,7 +432,7 @@ func (g *GzipReader) newCursor(cp checkpoint) *gzCursor {
 	}
 	c.reposition(cp.deflateStart + cp.flate.bit/8)
 	c.deflateStart, c.memberUoff = cp.deflateStart, cp.memberUoff
-	c.fr = newInflater(c.br, cp.flate, c.onBlockEnd)
+	c.fr = newDecoder(c.br, cp.flate, c.onBlockEnd)
 	return c
 }
 
@@ -530,7 +530,7 @@ func (c *gzCursor) startMember() error {
 	c.g.record(checkpoint{uoff: c.pos, header: header})
 	c.deflateStart, c.memberUoff = c.compressedPos(), c.pos
 	c.crc, c.crcValid = 0, true
-	c.fr = newInflater(c.br, nil, c.onBlockEnd)
+	c.fr = newDecoder(c.br, nil, c.onBlockEnd)
 	return nil
 }
 

@@ -51,6 +51,11 @@ func main() {
 	check(os.MkdirAll(*dir, 0o700))
 	bin = filepath.Join(*dir, "mysqllogfs")
 	run("go", "build", "-o", bin, "./cmd/mysqllogfs")
+	klauspost := filepath.Join(*dir, "mysqllogfs-klauspost-inflate")
+	run("go", "build", "-tags", "klauspost_inflate", "-o", klauspost, "./cmd/mysqllogfs")
+	ours = build{bin: bin}
+	cipherOnly = build{bin: bin, env: []string{"GODEBUG=cpu.avx2=off,cpu.avx512vaes=off"}}
+	klauspostInflate = build{bin: klauspost}
 	holdFreedMemory()
 	defer restoreFreedMemory()
 	d := generate()
@@ -90,6 +95,8 @@ type data struct {
 	manyDir                     string // 1,000 audit logs of 1 MiB plaintext
 	readersDir                  string // 16 audit logs of 256 MiB plaintext
 	bigDir                      string // one audit log of 4 GiB plaintext
+	plainAudit                  string // an encrypted, uncompressed audit log of 1 GiB
+	plainAuditSize              int64
 }
 
 func generate() data {
@@ -142,6 +149,16 @@ func generate() data {
 	writeAudits(d.readersDir, 16, 256*MiB, pw)
 	d.bigDir = filepath.Join(*dir, "big")
 	writeAudits(d.bigDir, 1, 4*GiB, pw)
+	d.plainAudit = filepath.Join(*dir, "uncompressed", "audit.20240102T000000.log.20240101T000000-1.enc")
+	once(d.plainAudit, func() {
+		f := create(d.plainAudit)
+		w, err := crypto.NewAuditWriter(f, pw, false)
+		check(err)
+		check(sample.AuditLog(w, sample.AuditXML, GiB, 7, true))
+		check(w.Close())
+		closeAll(f)
+	})
+	d.plainAuditSize = fileSize(d.plainAudit) - 16 // the Salted__ header; the padding is at most a block
 	return d
 }
 

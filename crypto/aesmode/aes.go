@@ -1,7 +1,7 @@
 // Package aesmode is AES-CTR and AES-CBC decryption at any block offset, sixteen blocks a step
 // with vector AES where the CPU has it (VAES on 512- or 256-bit registers), crypto/cipher
 // elsewhere and for the odd blocks. It knows nothing of files or formats. GODEBUG
-// cpu.avx2=off,cpu.avx512vaes=off forces crypto/cipher everywhere.
+// cpu.avx2=off,cpu.avx512bw=off forces crypto/cipher everywhere.
 package aesmode
 
 import (

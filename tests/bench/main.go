@@ -54,7 +54,7 @@ func main() {
 	klauspost := filepath.Join(*dir, "mysqllogfs-klauspost-inflate")
 	run("go", "build", "-tags", "klauspost_inflate", "-o", klauspost, "./cmd/mysqllogfs")
 	ours = build{bin: bin}
-	cipherOnly = build{bin: bin, env: []string{"GODEBUG=cpu.avx2=off,cpu.avx512vaes=off"}}
+	cipherOnly = build{bin: bin, env: []string{"GODEBUG=cpu.avx2=off,cpu.avx512bw=off"}}
 	klauspostInflate = build{bin: klauspost}
 	holdFreedMemory()
 	defer restoreFreedMemory()

@@ -17,10 +17,8 @@ import (
 // elsewhere go straight to the underlying reader.
 //
 // A reader that costs the same at any offset (a binlog's CTR) is read directly, on the
-// goroutine that serves the read, into a buffer lent from the same budget. A worker would
-// only move the work to the other core and the plaintext with it: measured through the mount
-// (1 GiB binlog, dd bs=1M, 12 rounds), the worker used 544 ms of mount CPU against 416 ms
-// for direct reads on huge-page buffers, and was slower (2286 against 2416 MB/s).
+// goroutine that serves the read, into a buffer lent from the same budget: a worker would only
+// move the work and the plaintext to the other core, and cost more (docs/performance.md).
 type readAhead struct {
 	r      io.ReaderAt
 	direct bool

@@ -76,11 +76,9 @@ func NewRoot(source string, opts Options) (gofs.InodeEmbedder, error) {
 // MaxRequest is the largest read the kernel sends: large requests amortise the round trip.
 const MaxRequest = 1 << 20
 
-// ReadaheadWindow is how far ahead of a sequential reader the kernel asks. A window of two
-// requests, served at once on two cores, made binlog reads 7% faster in one batch of 12
-// rounds (the loopback's 9-16% in two), but sixteen readers of compressed logs then took the
-// mount's peak RSS to 63-69 MiB against the 64 MiB it is held to (59 MiB with one request);
-// it stays at one request until that is found.
+// ReadaheadWindow is how far ahead of a sequential reader the kernel asks: one request. Two
+// were faster for binlogs but took sixteen readers of compressed logs past the mount's memory
+// bound (docs/performance.md).
 const ReadaheadWindow = MaxRequest
 
 // MountOptions are the go-fuse options a view is mounted with.

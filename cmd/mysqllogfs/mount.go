@@ -66,13 +66,9 @@ func runMount(c *cli.Context) error {
 		debug.SetMemoryLimit(mountMemoryLimit)
 	}
 	if os.Getenv("GOMAXPROCS") == "" {
-		// The request goroutines spend most of their time in system calls on /dev/fuse, and a
-		// read-ahead worker decodes flat out. With one P per core, a goroutine returning from a
-		// call waits for a P, and the worker is preempted to give it one; with twice as many
-		// the kernel shares the cores instead. Measured with klauspost's inflater: a sequential
-		// read of a compressed audit log ran 1.0-1.1 GB/s against 0.67-0.77 GB/s in alternating
-		// runs on 2 cores. With the current one, five alternating pairs showed no difference
-		// (0.95-1.4 GB/s either way), nor did P1's binlog reads.
+		// The request goroutines spend most of their time in system calls on /dev/fuse while a
+		// read-ahead worker decodes flat out: with two Ps per core the kernel shares the cores,
+		// instead of a returning goroutine waiting for the worker's P (docs/performance.md).
 		runtime.GOMAXPROCS(2 * runtime.GOMAXPROCS(0))
 	}
 	log := newLogger(level, os.Getenv(notifyFDEnv) != "")

@@ -20,9 +20,7 @@ var ErrShrank = errors.New("the file shrank while being read")
 // of it, so that decryption reads the ciphertext where it lies instead of pread copying it out
 // first. Each view maps viewSize bytes from a 2 MiB boundary of the file at a 2 MiB-aligned
 // address: there the kernel maps each 2 MiB folio of the page cache with one page-table entry,
-// so a view costs a system call and two faults. Sequential 1 MiB reads of a cached 1 GiB
-// binlog, decrypted on this project's Zen 3 machine: 101 ms through views against 175 ms with
-// pread; 178 against 207-273 ms where the file sat in small folios.
+// so a view costs a system call and two faults, less than pread's copy (docs/performance.md).
 //
 // A view is kept for the reads that follow and replaced when one falls outside it, so the
 // file pages the process has mapped, which count as its resident memory, stay within

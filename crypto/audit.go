@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/sha256"
 	"encoding/json"
@@ -116,7 +117,7 @@ func (g *gzipLog) ReadAt(p []byte, off int64) (int, error) {
 	return n, damage(err)
 }
 
-func (g *gzipLog) Measure() error { return damage(g.GzipReader.Measure()) }
+func (g *gzipLog) Measure(ctx context.Context) error { return damage(g.GzipReader.Measure(ctx)) }
 
 func (g *gzipLog) release() { g.Release() }
 

@@ -2,6 +2,7 @@ package crypto_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -192,7 +193,7 @@ func TestAuditSeveralContainers(t *testing.T) {
 		if got := readAll(t, r); !bytes.Equal(got, want) {
 			t.Fatalf("gzip=%v: %d bytes, want %d", compress, len(got), len(want))
 		}
-		if err := r.Measure(); err != nil || r.Size() != int64(len(want)) {
+		if err := r.Measure(context.Background()); err != nil || r.Size() != int64(len(want)) {
 			t.Fatalf("gzip=%v: size %d after measuring (%v), want %d", compress, r.Size(), err, len(want))
 		}
 	}
@@ -354,7 +355,7 @@ func TestWindowBudgetBalances(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := f.Measure(); err != nil {
+		if err := f.Measure(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		files, prev = append(files, f), f.Reader
@@ -373,5 +374,29 @@ func TestWindowBudgetBalances(t *testing.T) {
 	last.Close()
 	if used := crypto.WindowBudgetUsed(); used != before {
 		t.Fatalf("%d bytes of window budget still charged after every reader closed", used-before)
+	}
+}
+
+// A log rewritten in place with other content (cp over it: same inode, larger) is not the
+// earlier reader's file grown: its index is not continued, and every byte is the new file's.
+func TestRewrittenLogDoesNotContinueTheIndex(t *testing.T) {
+	keys := staticKeys{auditKeyID: []byte(auditSecret)}
+	first := encryptAudit(t, auditPlaintext(t, sample.AuditXML, 4<<20, 51), true)
+	v1, err := openBytes(t, activeName, first, keys, crypto.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, v1) // builds the index
+	plain := auditPlaintext(t, sample.AuditXML, 6<<20, 52)
+	second := encryptAudit(t, plain, true)
+	v2, err := openBytes(t, activeName, second, keys, crypto.Options{Previous: v1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	for _, off := range []int64{3 << 20, 1<<20 + 5, 5 << 20} {
+		if n, err := v2.ReadAt(buf, off); err != nil || !bytes.Equal(buf[:n], plain[off:off+int64(n)]) {
+			t.Fatalf("read at %d of the rewritten log: %d bytes, %v; want its own plaintext", off, n, err)
+		}
 	}
 }

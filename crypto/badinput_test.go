@@ -3,8 +3,10 @@ package crypto_test
 import (
 	"bytes"
 	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -188,5 +190,28 @@ func TestMissingKeyKeepsTheSourceError(t *testing.T) {
 	var notFound *keysrc.NotFoundError
 	if !errors.Is(err, crypto.ErrMissingKey) || !errors.As(err, &notFound) || notFound.ID != binlogKeyID {
 		t.Fatalf("missing key: %v; want ErrMissingKey wrapping a *keysrc.NotFoundError for %q", err, binlogKeyID)
+	}
+}
+
+// A 123-byte binlog whose one event claims a length of 1 GiB is checked without holding the
+// event: before, verify allocated the claimed length for each such file.
+func TestHostileEventLengthAllocatesNothing(t *testing.T) {
+	file := append([]byte{0xfe, 'b', 'i', 'n'}, make([]byte, 119)...)
+	binary.LittleEndian.PutUint32(file[4+9:], 1<<30) // event length
+	file[4+4] = 2                                    // a Query event
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 4 {
+		if _, err := crypto.Open(bytes.NewReader(file), int64(len(file)), "binlog.000001", nil, crypto.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		events, err := crypto.CheckPlainBinlog(bytes.NewReader(file))
+		if !errors.Is(err, crypto.ErrCorrupt) {
+			t.Fatalf("%d events, %v; want the event reported cut short", events, err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 32<<20 {
+		t.Fatalf("checking four 123-byte files allocated %d MiB", grew>>20)
 	}
 }

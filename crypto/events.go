@@ -63,7 +63,7 @@ func (w *EventWalker) Next() (Event, error) {
 		Length: int64(binary.LittleEndian.Uint32(w.header[eventLengthOffset:])),
 		EndPos: binary.LittleEndian.Uint32(w.header[eventEndPosOffset:]),
 	}
-	if e.Length < eventHeaderSize || e.Length > 1<<30 {
+	if e.Length < eventHeaderSize {
 		return e, fmt.Errorf("%w: event (type %d) at offset %d: impossible length %d", ErrCorrupt, e.Type, e.Pos, e.Length)
 	}
 	w.pos += e.Length
@@ -71,9 +71,16 @@ func (w *EventWalker) Next() (Event, error) {
 	return e, nil
 }
 
+// maxHeldEvent bounds what Bytes holds in memory: a hostile length field must not make a
+// 123-byte file allocate a gigabyte. Real events this long are walked with CopyTo.
+const maxHeldEvent = 16 << 20
+
 // Bytes returns the whole current event, header included. A stream that ends inside it gives
-// io.ErrUnexpectedEOF.
+// io.ErrUnexpectedEOF; an event over 16 MiB is refused (see CopyTo).
 func (w *EventWalker) Bytes() ([]byte, error) {
+	if eventHeaderSize+w.unread > maxHeldEvent {
+		return nil, fmt.Errorf("%w: event at offset %d: %d bytes, too long to hold", ErrCorrupt, w.pos-eventHeaderSize-w.unread, eventHeaderSize+w.unread)
+	}
 	event := make([]byte, eventHeaderSize+w.unread)
 	copy(event, w.header[:])
 	_, err := io.ReadFull(w.r, event[eventHeaderSize:])
@@ -82,6 +89,26 @@ func (w *EventWalker) Bytes() ([]byte, error) {
 		err = io.ErrUnexpectedEOF
 	}
 	return event, err
+}
+
+// CopyTo writes the current event, header included, to dst, leaving out its last trailer
+// bytes, which it returns: the stored checksum, for a caller that hashes the rest.
+func (w *EventWalker) CopyTo(dst io.Writer, trailer int) ([]byte, error) {
+	if int64(trailer) > w.unread {
+		return nil, fmt.Errorf("%w: event at offset %d is too short for its checksum", ErrCorrupt, w.pos-eventHeaderSize-w.unread)
+	}
+	dst.Write(w.header[:])
+	n, err := io.CopyN(dst, w.r, w.unread-int64(trailer))
+	w.unread -= n
+	tail := make([]byte, trailer)
+	if err == nil {
+		_, err = io.ReadFull(w.r, tail)
+		w.unread = 0
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return tail, err
 }
 
 // Skip passes over the rest of the current event.
@@ -98,7 +125,8 @@ func (w *EventWalker) Skip() error {
 }
 
 // checkBinlog walks a plain binlog's events, checking the end_log_pos chain and, when the
-// Format_description event announces CRC32, every event's checksum.
+// Format_description event announces CRC32, every event's checksum. Events stream through
+// the checksum: none is held whole, whatever its length field says.
 func checkBinlog(r io.Reader) (events int, err error) {
 	magic := make([]byte, len(binlogMagic))
 	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != string(binlogMagic) {
@@ -106,7 +134,7 @@ func checkBinlog(r io.Reader) (events int, err error) {
 	}
 	walk := NewEventWalker(r, int64(len(binlogMagic)))
 	crc := false
-	for {
+	for ; ; events++ {
 		e, err := walk.Next()
 		where := fmt.Sprintf("event %d (type %d) at offset %d", events+1, e.Type, e.Pos)
 		switch {
@@ -119,21 +147,40 @@ func checkBinlog(r io.Reader) (events int, err error) {
 		case err != nil:
 			return events, err
 		}
-		event, err := walk.Bytes()
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return events, fmt.Errorf("%w: %s: cut short", ErrCorrupt, where)
-		} else if err != nil {
-			return events, err
-		}
-		if e.Type == formatDescription && e.Length >= eventHeaderSize+5 {
-			crc = event[e.Length-5] == checksumCRC32
-		}
-		if crc && crc32.ChecksumIEEE(event[:e.Length-4]) != binary.LittleEndian.Uint32(event[e.Length-4:]) {
-			return events, fmt.Errorf("%w: %s: CRC32 mismatch", ErrCorrupt, where)
-		}
 		if e.EndPos != 0 && int64(e.EndPos) != (e.Pos+e.Length)&0xffffffff {
 			return events, fmt.Errorf("%w: %s: end_log_pos %d, expected %d", ErrCorrupt, where, e.EndPos, e.Pos+e.Length)
 		}
-		events++
+		if e.Type == formatDescription { // small: it says whether checksums follow
+			event, err := walk.Bytes()
+			if err != nil {
+				return events, eventCutShort(err, where)
+			}
+			crc = e.Length >= eventHeaderSize+5 && event[e.Length-5] == checksumCRC32
+			if crc && crc32.ChecksumIEEE(event[:e.Length-4]) != binary.LittleEndian.Uint32(event[e.Length-4:]) {
+				return events, fmt.Errorf("%w: %s: CRC32 mismatch", ErrCorrupt, where)
+			}
+			continue
+		}
+		if !crc {
+			if err := walk.Skip(); err != nil {
+				return events, eventCutShort(err, where)
+			}
+			continue
+		}
+		sum := crc32.NewIEEE()
+		stored, err := walk.CopyTo(sum, 4)
+		if err != nil {
+			return events, eventCutShort(err, where)
+		}
+		if sum.Sum32() != binary.LittleEndian.Uint32(stored) {
+			return events, fmt.Errorf("%w: %s: CRC32 mismatch", ErrCorrupt, where)
+		}
 	}
+}
+
+func eventCutShort(err error, where string) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: %s: cut short", ErrCorrupt, where)
+	}
+	return err
 }

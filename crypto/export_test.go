@@ -1,6 +1,10 @@
 package crypto
 
-import "github.com/mysqllogfs/mysqllogfs/crypto/inflate"
+import (
+	"io"
+
+	"github.com/mysqllogfs/mysqllogfs/crypto/inflate"
+)
 
 // WindowBudgetUsed is, for tests, how many bytes of gzip index windows are charged.
 func WindowBudgetUsed() int64 { return inflate.WindowsInUse() }
@@ -13,3 +17,6 @@ func IndexWindowBytes(r *Reader) int64 {
 	}
 	return g.WindowBytes()
 }
+
+// CheckPlainBinlog is, for tests, verify's check of a plain binlog stream.
+func CheckPlainBinlog(r io.Reader) (int, error) { return checkBinlog(r) }

@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -35,13 +36,13 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // Measure is Reader.Measure, guarded like ReadAt.
-func (f *File) Measure() error {
+func (f *File) Measure(ctx context.Context) error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed {
 		return fmt.Errorf("%s: %w", f.f.Name(), ErrClosed)
 	}
-	return f.Reader.Measure()
+	return f.Reader.Measure(ctx)
 }
 
 // Close releases what the reader holds in memory and closes the source file, once the reads

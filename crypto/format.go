@@ -1,6 +1,8 @@
 package crypto
 
 import (
+	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -46,7 +48,7 @@ type (
 	// provable is a plaintext whose size is an estimate until a full decode proves it.
 	provable interface {
 		SizeExact() bool
-		Measure() error
+		Measure(ctx context.Context) error
 	}
 	// unfinishable is a plaintext that may end at the last complete block of a log the server
 	// is still writing.
@@ -71,6 +73,30 @@ type Reader struct {
 	Info
 	format format
 	data   plaintext
+	mark   sourceMark // what the source was, for a reader of it grown to continue this one
+}
+
+// sourceMark tells cheaply whether a grown file still starts with the bytes a reader read: its
+// size then, and a hash of its first and last 4 KiB up to that size. A file rewritten in place
+// (cp over it) keeps its inode; continuing an index built from the old bytes would serve
+// wrong ones.
+type sourceMark struct {
+	size int64
+	sum  [sha256.Size]byte
+}
+
+func markOf(src io.ReaderAt, size int64) sourceMark {
+	m := sourceMark{size: size}
+	h := sha256.New()
+	buf := make([]byte, min(size, 4096))
+	for _, off := range []int64{0, size - int64(len(buf))} {
+		if _, err := src.ReadAt(buf, off); err != nil && err != io.EOF {
+			return sourceMark{size: -1} // unreadable: nothing continues it
+		}
+		h.Write(buf)
+	}
+	h.Sum(m.sum[:0])
+	return m
 }
 
 // ReadAt reads plaintext at off. Errors for bad data wrap ErrCorrupt.
@@ -88,10 +114,11 @@ func (r *Reader) SizeExact() bool {
 }
 
 // Measure decodes a compressed file to its end once, checking every gzip CRC, so that Size is
-// exact and later random reads find a full index. It does nothing for other kinds.
-func (r *Reader) Measure() error {
+// exact and later random reads find a full index; it stops with ctx's error when ctx is done.
+// It does nothing for other kinds.
+func (r *Reader) Measure(ctx context.Context) error {
 	if p, ok := r.data.(provable); ok && !p.SizeExact() {
-		return p.Measure()
+		return p.Measure(ctx)
 	}
 	return nil
 }
@@ -127,6 +154,15 @@ func identify(name string, head []byte) (Info, format) {
 	panic("unreachable: plainFile recognises every file")
 }
 
+// SizeNeedsProof reports whether a file of this name may have a plaintext size that only a
+// full decode proves: a compressed log. Only such sizes are worth remembering, and a size
+// remembered for one is never taken for a file of another kind under another name.
+func SizeNeedsProof(name string) bool {
+	_, f := identify(name, nil)
+	_, ok := f.(auditLog)
+	return ok
+}
+
 // Open recognises the file and returns its plaintext reader. src holds size bytes; name is
 // the file's base name. keys is asked only for encrypted files.
 func Open(src io.ReaderAt, size int64, name string, keys keysrc.Source, opts Options) (*Reader, error) {
@@ -135,7 +171,10 @@ func Open(src io.ReaderAt, size int64, name string, keys keysrc.Source, opts Opt
 		return nil, fmt.Errorf("reading the file's first bytes: %w", err)
 	}
 	info, f := identify(name, head)
-	r := &Reader{Info: info, format: f}
+	r := &Reader{Info: info, format: f, mark: markOf(src, size)}
+	if prev := opts.Previous; prev != nil && (prev.mark.size < 0 || prev.mark.size > size || markOf(src, prev.mark.size) != prev.mark) {
+		opts.Previous = nil // not the same file grown
+	}
 	data, err := f.open(opening{src: src, size: size, head: head, info: &r.Info, keys: keys, opts: opts})
 	if err != nil {
 		return nil, err

@@ -29,6 +29,7 @@ type Verification struct {
 	PlainSize    int64     `json:"plaintext_size"`
 	PlainSHA256  string    `json:"plaintext_sha256,omitempty"`
 	Events       int       `json:"binlog_events,omitempty"`
+	Unfinished   bool      `json:"unfinished,omitempty"` // an active log read up to its last complete block
 	Err          error     `json:"-"`
 	Status       string    `json:"status"`
 }
@@ -40,6 +41,9 @@ func Verify(path string, keys keysrc.Source) Verification {
 	v := Verification{Source: path}
 	v.Err = v.verify(path, keys)
 	v.Status = Describe(v.Err)
+	if v.Err == nil && v.Unfinished {
+		v.Status = "unfinished" // readable as far as it goes; its end cannot be checked
+	}
 	return v
 }
 
@@ -78,7 +82,7 @@ func (v *Verification) readPlaintext(src *hashingSource, path string, keys keysr
 		v.Kind, v.KeyID = info.Kind, info.KeyID
 		return err
 	}
-	v.Kind, v.KeyID = r.Kind, r.KeyID
+	v.Kind, v.KeyID, v.Unfinished = r.Kind, r.KeyID, r.Unfinished()
 	plain := sha256.New()
 	counted := &countingWriter{w: plain}
 	stream := io.TeeReader(io.NewSectionReader(r, 0, 1<<62), counted)

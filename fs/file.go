@@ -68,7 +68,7 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	o, errno := f.servable()
+	o, errno := f.servable(ctx)
 	if errno != 0 {
 		return nil, 0, errno
 	}
@@ -78,7 +78,7 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 // servable returns the reader of the file as it is now, with its size proven: no read is
 // served under a size that is an estimate. A proof that changes the size the kernel was given
 // tells it to ask for the attributes again.
-func (f *fileNode) servable() (*opened, syscall.Errno) {
+func (f *fileNode) servable(ctx context.Context) (*opened, syscall.Errno) {
 	o, _, errno := f.current()
 	if errno != 0 {
 		return nil, errno
@@ -86,7 +86,7 @@ func (f *fileNode) servable() (*opened, syscall.Errno) {
 	err := o.err
 	if err == nil {
 		var changed bool
-		if changed, err = f.view.prove(o); err != nil {
+		if changed, err = f.view.prove(ctx, o); err != nil {
 			f.view.log.Warn("cannot prove size", "file", o.path, "status", crypto.Status(err), "reason", err.Error())
 		} else if changed {
 			f.NotifyContent(-1, 0) // attributes only
@@ -127,7 +127,7 @@ var (
 )
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	o, ahead := h.reader(off + int64(len(dest)))
+	o, ahead := h.reader(ctx, off+int64(len(dest)))
 	b, done, err := ahead.Read(dest, off)
 	release := func() { done(); h.file.view.readers.put(o) }
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -165,19 +165,25 @@ func (r *lentReply) Done() {
 // reader returns the reader to serve a read ending at end, moving to the file's current
 // version when the read goes past what this one holds. The caller holds a reference to the
 // reader, and so its source file, until it puts it back: a move by a concurrent read closes
-// the old version only once every read of it has been sent.
-func (h *handle) reader(end int64) (*opened, *readAhead) {
+// the old version only once every read of it has been sent. The new version is opened (and
+// its size proven) outside the handle's lock, so other reads of the handle go on meanwhile.
+func (h *handle) reader(ctx context.Context, end int64) (*opened, *readAhead) {
+	h.mu.Lock()
+	past := end > h.opened.reader.Size()
+	h.mu.Unlock()
+	var next *opened
+	if past {
+		next, _ = h.file.servable(ctx)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if end > h.opened.reader.Size() {
-		if o, errno := h.file.servable(); errno == 0 {
-			if o.stamp.ino == h.opened.stamp.ino && o != h.opened {
-				h.ahead.Close()
-				h.file.view.readers.put(h.opened)
-				h.opened, h.ahead = o, newReadAhead(o.reader, !o.reader.Compressed)
-			} else {
-				h.file.view.readers.put(o)
-			}
+	if next != nil {
+		if next.stamp.ino == h.opened.stamp.ino && next != h.opened {
+			h.ahead.Close()
+			h.file.view.readers.put(h.opened)
+			h.opened, h.ahead = next, newReadAhead(next.reader, !next.reader.Compressed)
+		} else {
+			h.file.view.readers.put(next)
 		}
 	}
 	h.file.view.readers.hold(h.opened)

@@ -51,7 +51,7 @@ func TestReadHoldsItsReader(t *testing.T) {
 	h := fh.(*handle)
 	defer h.Release(context.Background())
 
-	inFlight, ahead := h.reader(1 << 20) // the first read has its reader, and is about to read
+	inFlight, ahead := h.reader(context.Background(), 1<<20) // the first read has its reader, and is about to read
 	enc.Write(plain[8<<20:])
 	dest := make([]byte, 1<<20)
 	reply, errno := h.Read(context.Background(), dest, 8<<20-512<<10) // moves the handle

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -38,9 +39,9 @@ func Mount(source, mountpoint string, opts Options, allowOther bool) (*fuse.Serv
 		opts.logger().Debug("readahead left at the kernel's default", "reason", err.Error())
 	}
 	v := root.(*dirNode).view
-	stop := make(chan struct{})
-	go func() { server.Wait(); close(stop); v.sizes.store.close() }()
-	go v.proveAll(stop)
+	ctx, stop := context.WithCancel(context.Background())
+	go func() { server.Wait(); stop(); v.sizes.store.close() }()
+	go v.proveAll(ctx)
 	return server, nil
 }
 

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"os"
@@ -146,6 +147,8 @@ func toErrno(err error) syscall.Errno {
 	switch {
 	case errors.Is(err, crypto.ErrMissingKey):
 		return syscall.EACCES
+	case errors.Is(err, context.Canceled):
+		return syscall.EINTR // the reader was interrupted
 	case errors.As(err, &errnoErr):
 		return errnoErr
 	case errors.Is(err, os.ErrNotExist):

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"context"
 	"io/fs"
 	"path/filepath"
 	"sync"
@@ -31,7 +32,9 @@ type sized struct {
 // maxSizes bounds the cache; past it, it starts again empty.
 const maxSizes = 100_000
 
-// get returns the size known for this version of the file, and whether it is proven.
+// get returns the size known for this version of the file, and whether it is proven. A size
+// remembered across mounts is taken only for a compressed log's name (crypto.SizeNeedsProof):
+// a hard link of the same inode under a plain name is another file.
 func (s *sizes) get(path string, version stamp) (size int64, known, exact bool) {
 	s.mu.Lock()
 	e, ok := s.byPath[path]
@@ -39,28 +42,33 @@ func (s *sizes) get(path string, version stamp) (size int64, known, exact bool) 
 	if ok && e.stamp == version {
 		return e.size, true, e.exact
 	}
+	if !crypto.SizeNeedsProof(filepath.Base(path)) {
+		return 0, false, false
+	}
 	if size, ok := s.store.get(version); ok {
-		s.put(path, version, size, true)
+		s.put(path, version, size, false, false)
 		return size, true, true
 	}
 	return 0, false, false
 }
 
-func (s *sizes) put(path string, version stamp, size int64, exact bool) {
+// put records this version's size, exact or estimated; proven says a full decode of a
+// compressed log proved it, which is remembered across mounts.
+func (s *sizes) put(path string, version stamp, size int64, exact, proven bool) {
 	s.mu.Lock()
 	if s.byPath == nil || len(s.byPath) >= maxSizes {
 		s.byPath = map[string]sized{}
 	}
-	s.byPath[path] = sized{version, size, exact}
+	s.byPath[path] = sized{version, size, exact || proven}
 	s.mu.Unlock()
-	if exact {
+	if proven && crypto.SizeNeedsProof(filepath.Base(path)) {
 		s.store.put(version, size)
 	}
 }
 
 // proven is the size of this version proven before, by this mount or an earlier one; 0 if none.
 func (s *sizes) proven(path string, version stamp) int64 {
-	if size, _, exact := s.get(path, version); exact {
+	if size, _, exact := s.get(path, version); exact && crypto.SizeNeedsProof(filepath.Base(path)) {
 		return size
 	}
 	return 0
@@ -76,7 +84,8 @@ func (v *view) plainSize(path string, st *syscall.Stat_t) int64 {
 	defer v.readers.put(o)
 	size := o.size(st.Size)
 	if o.err == nil {
-		v.sizes.put(path, version, size, o.reader.SizeExact())
+		exact := o.reader.SizeExact()
+		v.sizes.put(path, version, size, exact, exact && o.reader.Compressed)
 	}
 	return size
 }
@@ -85,17 +94,17 @@ func (v *view) plainSize(path string, st *syscall.Stat_t) int64 {
 // whose size came from its gzip trailer (which holds it modulo 4 GiB, and for the last member
 // only) is decoded to its end once, which also builds its index for the reads that follow.
 // It reports whether the size changed from the one the kernel was given.
-func (v *view) prove(o *opened) (changed bool, err error) {
+func (v *view) prove(ctx context.Context, o *opened) (changed bool, err error) {
 	if o.reader.SizeExact() {
 		return false, nil
 	}
 	shown := v.shownSize(o)
 	start := time.Now()
-	if err := o.reader.Measure(); err != nil {
+	if err := o.reader.Measure(ctx); err != nil {
 		return false, err
 	}
 	size := o.reader.Size()
-	v.sizes.put(o.path, o.stamp, size, true)
+	v.sizes.put(o.path, o.stamp, size, true, true)
 	v.log.Debug("size proven", "file", o.path, "size", size, "estimate", shown, "took", time.Since(start).Round(time.Millisecond))
 	return size != shown, nil
 }
@@ -110,14 +119,12 @@ func (v *view) shownSize(o *opened) int64 {
 
 // proveAll proves, one file at a time, the sizes of the compressed logs of the source that
 // are not known yet, so that `ls -l` becomes exact without anyone opening them. It stops
-// when stop is closed.
-func (v *view) proveAll(stop <-chan struct{}) {
+// when ctx is done.
+func (v *view) proveAll(ctx context.Context) {
 	start, proven := time.Now(), 0
 	filepath.WalkDir(v.source, func(path string, d fs.DirEntry, err error) error {
-		select {
-		case <-stop:
+		if ctx.Err() != nil {
 			return filepath.SkipAll
-		default:
 		}
 		if err != nil || !d.Type().IsRegular() || crypto.PlainName(d.Name()) == d.Name() {
 			return nil // only audit logs are compressed
@@ -135,10 +142,13 @@ func (v *view) proveAll(stop <-chan struct{}) {
 			return nil // logged by the open
 		}
 		if o.reader.SizeExact() {
-			v.sizes.put(path, o.stamp, o.reader.Size(), true)
+			v.sizes.put(path, o.stamp, o.reader.Size(), true, o.reader.Compressed)
 			return nil
 		}
-		if _, err := v.prove(o); err != nil {
+		if _, err := v.prove(ctx, o); err != nil {
+			if ctx.Err() != nil {
+				return filepath.SkipAll
+			}
 			v.log.Warn("cannot prove size", "file", path, "status", crypto.Status(err), "reason", err.Error())
 			return nil
 		}

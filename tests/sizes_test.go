@@ -150,3 +150,35 @@ func TestSeveralMembersReadInAnyOrder(t *testing.T) {
 		m.unmount()
 	}
 }
+
+// One inode under two names, a plain `copy.gz` and a compressed audit log: each is shown as
+// its own kind with its own size, in one mount and after a remount that remembers sizes.
+// Before, the size proven for one name was served for the other, and the audit log was cut
+// short silently.
+func TestHardLinkUnderAPlainName(t *testing.T) {
+	d := makeLogDir(t)
+	var plain bytes.Buffer
+	sample.AuditLog(&plain, sample.AuditXML, 300<<10, 61, true)
+	gz := gzipMembers(t, plain.Bytes(), []byte("<!-- a second member -->\n"))
+	audit := filepath.Join(d.dir, "audit.20240108T000000.log.gz")
+	os.WriteFile(audit, gz, 0o640)
+	if err := os.Link(audit, filepath.Join(d.dir, "copy.gz")); err != nil {
+		t.Fatal(err)
+	}
+	want := append(plain.Bytes(), "<!-- a second member -->\n"...)
+	cache := t.TempDir()
+	for _, order := range [][]string{{"copy.gz", "audit.20240108T000000.log"}, {"audit.20240108T000000.log", "copy.gz"}} {
+		for range 2 { // a first mount, then a remount with the sizes remembered
+			m := mount(t, d.dir, "--keyring", d.keyring, "--size-cache", cache)
+			for _, name := range order {
+				got, err := os.ReadFile(m.path(name))
+				info, _ := os.Stat(m.path(name))
+				expect := map[string][]byte{"copy.gz": gz, "audit.20240108T000000.log": want}[name]
+				if err != nil || !bytes.Equal(got, expect) || info.Size() != int64(len(expect)) {
+					t.Errorf("%s (read after %v): %d bytes, size %d, %v; want %d", name, order[0], len(got), info.Size(), err, len(expect))
+				}
+			}
+			m.unmount()
+		}
+	}
+}

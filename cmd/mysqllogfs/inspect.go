@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,7 +97,7 @@ func inspectFile(path string, keys keysrc.Source) report {
 	f, err := crypto.OpenFile(path, keys, crypto.Options{})
 	if err == nil {
 		defer f.Close()
-		err = f.Measure()
+		err = f.Measure(context.Background())
 		if f.Unfinished() {
 			r.Status = statusUnfinished
 		}

@@ -34,7 +34,7 @@ func verifyCommand() *cli.Command {
 					failed++
 					fmt.Printf("FAIL %s: %s\n", path, v.Status)
 				} else {
-					fmt.Printf("ok   %s (%s, %d plaintext bytes%s)\n", path, v.Kind, v.PlainSize, eventCount(v))
+					fmt.Printf("ok   %s (%s, %d plaintext bytes%s%s)\n", path, v.Kind, v.PlainSize, eventCount(v), unfinished(v))
 				}
 			})
 			if err != nil {
@@ -48,6 +48,13 @@ func verifyCommand() *cli.Command {
 			return failures(failed)
 		},
 	}
+}
+
+func unfinished(v crypto.Verification) string {
+	if !v.Unfinished {
+		return ""
+	}
+	return "; unfinished: an active log without its end, read up to its last complete block"
 }
 
 func eventCount(v crypto.Verification) string {

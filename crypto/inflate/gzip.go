@@ -5,6 +5,7 @@ package inflate
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -126,7 +127,7 @@ func NewGzipReader(src io.ReaderAt, srcSize int64, opts Options) (*GzipReader, e
 	}
 	if !ok || acceptUnfinished {
 		// No trustworthy trailer: decode once now, which also builds the index.
-		if err := g.Measure(); err != nil {
+		if err := g.Measure(context.Background()); err != nil {
 			return nil, err
 		}
 	}
@@ -195,9 +196,15 @@ func (g *GzipReader) ReadAt(p []byte, off int64) (int, error) {
 		return 0, fmt.Errorf("negative offset %d", off)
 	}
 	g.mu.Lock()
-	if g.complete && off >= g.size {
-		g.mu.Unlock()
-		return 0, io.EOF
+	clipped := false // a read past a known end gets what there is, and io.EOF
+	if g.complete {
+		if off >= g.size {
+			g.mu.Unlock()
+			return 0, io.EOF
+		}
+		if rest := g.size - off; int64(len(p)) > rest {
+			p, clipped = p[:rest], true
+		}
 	}
 	if g.busyNear(off) {
 		// Reads arrive out of order (the kernel has several readahead requests in flight):
@@ -216,6 +223,9 @@ func (g *GzipReader) ReadAt(p []byte, off int64) (int, error) {
 
 	n, err := c.readAt(p, off)
 	g.giveBack(c, err)
+	if err == nil && clipped {
+		err = io.EOF
+	}
 	return n, err
 }
 
@@ -267,7 +277,8 @@ func (g *GzipReader) busyNear(off int64) bool {
 
 // Measure decodes from the furthest checkpoint to the end of the stream, unless a scan has
 // already reached it.
-func (g *GzipReader) Measure() error {
+// It stops with ctx's error when ctx is done.
+func (g *GzipReader) Measure(ctx context.Context) error {
 	g.scanning.Lock()
 	defer g.scanning.Unlock()
 	g.mu.Lock()
@@ -277,11 +288,16 @@ func (g *GzipReader) Measure() error {
 	}
 	c := g.newCursor(g.points[len(g.points)-1])
 	g.mu.Unlock()
-	_, err := c.skip(1 << 62)
-	if err == io.EOF {
-		return nil
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := c.skip(4 << 20); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
 	}
-	return err
 }
 
 // takeCursor picks the idle cursor or checkpoint closest before off. Called with mu held.

@@ -3,6 +3,7 @@ package inflate
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -222,4 +223,23 @@ func fillRandom(rng *rand.Rand, b []byte) []byte {
 		b[i] = byte(rng.Uint32())
 	}
 	return b
+}
+
+// Measure stops when its context is done: an open interrupted by its reader, or a mount
+// going away, does not decode gigabytes for no one.
+func TestMeasureStopsWhenCancelled(t *testing.T) {
+	var gz bytes.Buffer
+	w, _ := flate.NewWriter(&gz, flate.BestSpeed)
+	w.Write(bytes.Repeat([]byte("cancelled "), 10<<20))
+	w.Close()
+	stream := append(append([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}, gz.Bytes()...), make([]byte, 8)...)
+	g, err := NewGzipReader(bytes.NewReader(stream), int64(len(stream)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := g.Measure(ctx); !errors.Is(err, context.Canceled) || g.SizeExact() {
+		t.Fatalf("Measure with a cancelled context: %v, exact %v", err, g.SizeExact())
+	}
 }

@@ -46,7 +46,7 @@ func (s *sizes) get(path string, version stamp) (size int64, known, exact bool) 
 		return 0, false, false
 	}
 	if size, ok := s.store.get(version); ok {
-		s.put(path, version, size, false, false)
+		s.put(path, version, size, true, false) // exact; already remembered
 		return size, true, true
 	}
 	return 0, false, false

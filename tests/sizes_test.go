@@ -69,7 +69,7 @@ func TestHugeCompressedLogSize(t *testing.T) {
 	})
 	cache := t.TempDir()
 	for _, round := range []string{"fresh mount", "remount"} {
-		m := mount(t, d.dir, "--keyring", d.keyring, "--size-cache", cache)
+		m := mount(t, d.dir, "--keyring", d.keyring, "--size-cache", cache, "--log-level", "debug")
 		path := m.path(name)
 		if got := strings.TrimSpace(shellOut(t, "wc -c < "+path)); got != strconv.Itoa(total) {
 			t.Errorf("%s: wc -c < %s says %s, want %d", round, name, got, total)
@@ -81,7 +81,7 @@ func TestHugeCompressedLogSize(t *testing.T) {
 			t.Errorf("%s: tail -c 100 gave %q, want %q", round, got, tail)
 		}
 		m.unmount()
-		if round == "remount" && strings.Contains(m.logs.String(), "sizes proven") {
+		if round == "remount" && strings.Contains(m.logs.String(), "size proven") {
 			t.Errorf("the remount proved the size again instead of remembering it:\n%s", m.logs)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 type dirNode struct{ node }
@@ -18,6 +19,9 @@ var (
 )
 
 func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	if errno := d.view.access(ctx, d.sourcePath(), unix.R_OK); errno != 0 {
+		return nil, errno
+	}
 	entries, _, err := d.view.listings.get(d.sourcePath(), d.view.inodes)
 	if err != nil {
 		return nil, gofs.ToErrno(err)
@@ -31,6 +35,9 @@ func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 }
 
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := d.view.access(ctx, d.sourcePath(), unix.X_OK); errno != 0 {
+		return nil, errno
+	}
 	entries, byName, err := d.view.listings.get(d.sourcePath(), d.view.inodes)
 	if err != nil {
 		return nil, gofs.ToErrno(err)

@@ -11,6 +11,7 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
 	"github.com/mysqllogfs/mysqllogfs/crypto/source"
@@ -67,6 +68,9 @@ func (f *fileNode) fillAttr(st *syscall.Stat_t, out *fuse.Attr) syscall.Errno {
 func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
 		return nil, 0, syscall.EROFS
+	}
+	if errno := f.view.access(ctx, f.path(), unix.R_OK); errno != 0 {
+		return nil, 0, errno
 	}
 	o, errno := f.servable(ctx)
 	if errno != 0 {

@@ -28,6 +28,7 @@ func Mount(source, mountpoint string, opts Options, allowOther bool) (*fuse.Serv
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", source, err)
 	}
+	root.(*dirNode).view.allowOther = allowOther
 	mountOpts := MountOptions(source, allowOther)
 	mountOpts.MountOptions.DirectMount = os.Geteuid() == 0 // root mounts without fusermount3
 	server, err := gofs.Mount(mountpoint, root, mountOpts)

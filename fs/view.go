@@ -35,13 +35,14 @@ func (o Options) logger() *slog.Logger {
 
 // view is what every node of one mount shares.
 type view struct {
-	source   string
-	readers  *readers
-	sizes    sizes
-	listings listings
-	inodes   *inoMap
-	paths    sync.Map // view inode number -> source path relative to source, as last looked up
-	log      *slog.Logger
+	source     string
+	readers    *readers
+	sizes      sizes
+	listings   listings
+	inodes     *inoMap
+	allowOther bool     // other users may enter: access checks their credentials (access.go)
+	paths      sync.Map // view inode number -> source path relative to source, as last looked up
+	log        *slog.Logger
 }
 
 // CacheTimeout is how long the kernel trusts names and attributes: a live binlog's new size
@@ -88,6 +89,9 @@ func MountOptions(source string, allowOther bool) *gofs.Options {
 		EntryTimeout:    &timeout,
 		AttrTimeout:     &timeout,
 		NegativeTimeout: &timeout,
+		// Show the source's mode as it is: go-fuse would turn permission bits of 0000 into
+		// 0644 or 0755, and let every user of an --allow-other mount in.
+		NullPermissions: true,
 		MountOptions: fuse.MountOptions{
 			FsName:       source,
 			Name:         "mysqllogfs",

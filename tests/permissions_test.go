@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -121,6 +122,46 @@ func TestPermissions(t *testing.T) {
 		out, err = as(mysqlUID, mysqlGID, "cat", m.path("binlog.000002")).Output()
 		if err != nil || !bytes.Equal(out, plain) {
 			t.Fatalf("its owner reads the 0640 file: %v", err)
+		}
+	})
+
+	t.Run("allow-other enforces modes of 0000 and ACLs, as a real other user finds", func(t *testing.T) {
+		requireProgram(t, "setfacl")
+		locked := filepath.Join(source, "binlog.000003")
+		os.WriteFile(locked, enc, 0o644)
+		os.Chmod(locked, 0)
+		closed := filepath.Join(source, "closed")
+		os.Mkdir(closed, 0o755)
+		os.WriteFile(filepath.Join(closed, "binlog.000004"), enc, 0o644)
+		os.Chmod(closed, 0)
+		denied := filepath.Join(source, "binlog.000005")
+		os.WriteFile(denied, enc, 0o644)
+		runOK(t, "setfacl", "-m", "u:mlfs-reader:---", denied)
+		t.Cleanup(func() { os.Chmod(closed, 0o755) })
+
+		m := mountOn(t, publicDir(t), source, "--keyring", keyring, "--allow-other")
+		for _, c := range []struct{ path, mode string }{{"binlog.000003", "----------"}, {"closed", "d---------"}} {
+			if out := string(runOK(t, "stat", "-c", "%A", m.path(c.path))); strings.TrimSpace(out) != c.mode {
+				t.Errorf("%s is shown as %s, want the source's %s", c.path, strings.TrimSpace(out), c.mode)
+			}
+		}
+		for _, name := range []string{"binlog.000003", "closed/binlog.000004", "binlog.000002", "binlog.000005"} {
+			out, err := as(readerUID, readerGID, "cat", m.path(name)).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "Permission denied") {
+				t.Errorf("another user reading %s: %v %q, want Permission denied", name, err, out)
+			}
+		}
+		if out, err := as(readerUID, readerGID, "ls", m.path("closed")).CombinedOutput(); err == nil {
+			t.Errorf("another user listed a directory of mode 0000: %s", out)
+		}
+		// The ACL denies one user only: another one whom the mode lets in still reads.
+		out, err := as(mysqlUID, mysqlGID, "cat", m.path("binlog.000005")).Output()
+		if err != nil || !bytes.Equal(out, plain) {
+			t.Errorf("a user the ACL does not name, reading a 0644 file: %v", err)
+		}
+		out, err = as(readerUID, readerGID, "cat", m.path("binlog.000001")).Output()
+		if err != nil || !bytes.Equal(out, plain) {
+			t.Errorf("an ordinary 0644 file: %v", err)
 		}
 	})
 }

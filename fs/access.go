@@ -1,0 +1,140 @@
+package fs
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+)
+
+// With --allow-other the kernel checks the permission bits the view shows (default_permissions),
+// but not the source's ACLs: a file whose ACL denies a user would still be read by that user.
+// So every open, lookup and listing by another user is also checked against the source itself
+// with that user's credentials: on a thread of its own, the mount takes the caller's user,
+// group and supplementary groups as its file system identity and asks the kernel, which
+// applies permission bits, ACLs and security modules alike. A mount that is not root cannot
+// take another identity; it refuses other users every file or directory that carries an ACL.
+
+// access reports whether the caller of ctx may access path (the source) as mode asks (R_OK,
+// X_OK), or nil when the view is private to the mounting user.
+func (v *view) access(ctx context.Context, path string, mode uint32) syscall.Errno {
+	if !v.allowOther {
+		return 0 // the kernel lets no one else in
+	}
+	caller, ok := fuse.FromContext(ctx)
+	if !ok || int(caller.Uid) == os.Geteuid() {
+		return 0
+	}
+	if os.Geteuid() != 0 {
+		return v.refuseACLs(path)
+	}
+	err := accessAs(caller, path, mode)
+	if err == nil {
+		return 0
+	}
+	if errno, ok := err.(syscall.Errno); ok && (errno == syscall.EACCES || errno == syscall.EPERM) {
+		return syscall.EACCES
+	}
+	v.log.Warn("cannot check access", "file", path, "uid", caller.Uid, "reason", err.Error())
+	return syscall.EACCES
+}
+
+// refuseACLs keeps other users out of a source file or directory that carries an ACL, where a
+// mount that is not root cannot check it for them.
+func (v *view) refuseACLs(path string) syscall.Errno {
+	for _, name := range []string{"system.posix_acl_access", "system.posix_acl_default"} {
+		if n, err := unix.Lgetxattr(path, name, nil); err == nil && n > 0 {
+			v.log.Warn("refused to another user: the source carries an ACL, which only a mount by root can check", "file", path)
+			return syscall.EACCES
+		}
+	}
+	return 0
+}
+
+// accessAs asks the kernel whether the caller may access path, on a thread that takes the
+// caller's identity for its file system access and gives it back after.
+func accessAs(caller *fuse.Caller, path string, mode uint32) error {
+	groups := supplementaryGroups(caller.Pid)
+	processGroups() // before this thread's change
+	runtime.LockOSThread()
+	// Raw system calls change this thread's credentials only; the runtime's wrappers would
+	// change every thread's.
+	if err := setThreadIdentity(int(caller.Uid), int(caller.Gid), groups); err != nil {
+		if restoreThreadIdentity() == nil {
+			runtime.UnlockOSThread()
+		} // else the thread stays locked, and ends with this goroutine
+		return err
+	}
+	err := unix.Faccessat2(unix.AT_FDCWD, path, mode, unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW)
+	if restoreThreadIdentity() == nil {
+		runtime.UnlockOSThread()
+	}
+	return err
+}
+
+func setThreadIdentity(uid, gid int, groups []uint32) error {
+	var list *uint32
+	if len(groups) > 0 {
+		list = &groups[0]
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(unsafe.Pointer(list)), 0); e != 0 {
+		return e
+	}
+	unix.RawSyscall(unix.SYS_SETFSGID, uintptr(gid), 0, 0)
+	unix.RawSyscall(unix.SYS_SETFSUID, uintptr(uid), 0, 0)
+	// setfsuid and setfsgid answer with the previous value, never an error: ask again.
+	if got, _, _ := unix.RawSyscall(unix.SYS_SETFSUID, ^uintptr(0), 0, 0); int(got) != uid {
+		return fmt.Errorf("could not take user %d's identity", uid)
+	}
+	if got, _, _ := unix.RawSyscall(unix.SYS_SETFSGID, ^uintptr(0), 0, 0); int(got) != gid {
+		return fmt.Errorf("could not take group %d's identity", gid)
+	}
+	return nil
+}
+
+// restoreThreadIdentity gives the thread back the process's identity and groups.
+func restoreThreadIdentity() error {
+	return setThreadIdentity(os.Geteuid(), os.Getegid(), processGroups())
+}
+
+// processGroups are the mount process's supplementary groups, read before any thread changed.
+var processGroups = sync.OnceValue(func() []uint32 {
+	groups, _ := unix.Getgroups()
+	g := make([]uint32, len(groups))
+	for i, x := range groups {
+		g[i] = uint32(x)
+	}
+	return g
+})
+
+// supplementaryGroups are the groups of process pid (the caller), from /proc; none when it
+// has gone, which can only deny more.
+func supplementaryGroups(pid uint32) []uint32 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	scan := bufio.NewScanner(f)
+	for scan.Scan() {
+		if rest, ok := strings.CutPrefix(scan.Text(), "Groups:"); ok {
+			var groups []uint32
+			for _, field := range strings.Fields(rest) {
+				if g, err := strconv.ParseUint(field, 10, 32); err == nil {
+					groups = append(groups, uint32(g))
+				}
+			}
+			return groups
+		}
+	}
+	return nil
+}

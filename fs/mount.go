@@ -46,6 +46,19 @@ func Mount(source, mountpoint string, opts Options, allowOther bool) (*fuse.Serv
 	return server, nil
 }
 
+// Detach unmounts the filesystem at mountpoint lazily: it leaves the tree at once, and the
+// kernel lets go of it when the last file open on it is closed.
+func Detach(mountpoint string) error {
+	if os.Geteuid() == 0 {
+		return syscall.Unmount(mountpoint, syscall.MNT_DETACH)
+	}
+	out, err := exec.Command("fusermount3", "-u", "-z", mountpoint).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("fusermount3 -u -z: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
 // SetReadahead sets the kernel's readahead window for a FUSE mount. The kernel starts FUSE
 // mounts at 128 KiB and lets the filesystem only lower that, so sequential reads arrive as
 // 128 KiB requests; a window of ReadaheadWindow lets them arrive whole. Only root may change

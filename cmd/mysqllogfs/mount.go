@@ -90,7 +90,15 @@ func runMount(c *cli.Context) error {
 		sig := <-signals
 		log.Info("unmounting", "signal", sig.String())
 		if err := server.Unmount(); err != nil {
-			log.Error("unmount failed", "reason", err.Error())
+			// A reader still holds a file: detach the mount from the tree now, so that no new
+			// reader finds it, and end; the holder's next read fails instead of the service
+			// manager killing a mount that would not stop.
+			log.Warn("mount busy: detaching it lazily and exiting", "reason", err.Error())
+			if err := fs.Detach(mountpoint); err != nil {
+				log.Error("lazy unmount failed", "reason", err.Error())
+			}
+			log.Info("unmounted", "mountpoint", mountpoint, "lazily", true)
+			os.Exit(0)
 		}
 	}()
 	server.Wait()

@@ -42,6 +42,9 @@ func listSource(dir string, inodes *inoMap) ([]entry, error) {
 		if err := syscall.Lstat(dir+"/"+n, &st); err != nil {
 			continue // removed since the listing
 		}
+		if kind := st.Mode & syscall.S_IFMT; kind != syscall.S_IFREG && kind != syscall.S_IFDIR && kind != syscall.S_IFLNK {
+			continue // FIFOs, sockets and devices have no plaintext: left out, as their lookup is
+		}
 		shown := n
 		if st.Mode&syscall.S_IFMT == syscall.S_IFREG {
 			if plain := crypto.PlainName(n); plain != n && !taken[plain] {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/replication"
+	"golang.org/x/sys/unix"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
 	"github.com/mysqllogfs/mysqllogfs/crypto/source"
@@ -664,4 +665,27 @@ func TestListingShowsEverySize(t *testing.T) {
 	write(7, 1000, 90<<10)
 	time.Sleep(fs.CacheTimeout + 100*time.Millisecond)
 	check()
+}
+
+// FIFOs, sockets and device nodes have no plaintext: they are left out of the listing, and
+// the listing and the lookups agree (before: `ls -l` printed p????????? and an error).
+func TestSpecialFilesLeftOut(t *testing.T) {
+	d := makeLogDir(t)
+	if err := syscall.Mkfifo(filepath.Join(d.dir, "a.fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mknod(filepath.Join(d.dir, "a.null"), syscall.S_IFCHR|0o644, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	m := mount(t, d.dir, "--keyring", d.keyring)
+	cmd := exec.Command("ls", "-l", m.dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 || strings.Contains(string(out), "?") || strings.Contains(string(out), "a.fifo") {
+		t.Fatalf("ls -l: %v\n%s%s", err, out, stderr.String())
+	}
+	if _, err := os.Lstat(m.path("a.fifo")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("lookup of a FIFO: %v, want ENOENT as the listing says", err)
+	}
 }

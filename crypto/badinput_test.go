@@ -79,6 +79,7 @@ func TestBadInput(t *testing.T) {
 		{"field past byte 511", "binlog.000001", append(header(1)[:500], append([]byte{0x02}, make([]byte, 11)...)...), keys, crypto.ErrCorrupt},
 		{"key ID past byte 511", "binlog.000001", append(header(1)[:505], 0x01, 200, 'a', 'b', 'c', 'd', 'e'), keys, crypto.ErrCorrupt},
 		{"missing field", "binlog.000001", header(1, 0x01, 1, 'k'), keys, crypto.ErrCorrupt},
+		{"empty key ID", "binlog.000001", header(1, append(append(append([]byte{0x01, 0, 0x02}, make([]byte, 32)...), 0x03), make([]byte, 16)...)...), keys, crypto.ErrCorrupt},
 		{"no end marker", "binlog.000001", append(fullHeader[:5:5], bytes.Repeat([]byte{0x03, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, 30)[:507]...), keys, crypto.ErrCorrupt},
 		{"wrong binlog key", "binlog.000001", binlog, staticKeys{binlogKeyID: bytes.Repeat([]byte{1}, 32)}, crypto.ErrWrongKey},
 		{"binlog key of wrong length", "binlog.000001", binlog, staticKeys{binlogKeyID: []byte("short")}, crypto.ErrWrongKey},

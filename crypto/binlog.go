@@ -95,6 +95,9 @@ func ParseBinlogHeader(h []byte) (BinlogHeader, error) {
 			return hdr, fmt.Errorf("%w: header has no %s field", ErrCorrupt, name)
 		}
 	}
+	if err := keysrc.ValidID(hdr.KeyID); err != nil {
+		return hdr, fmt.Errorf("%w: header: %v", ErrCorrupt, err)
+	}
 	return hdr, nil
 }
 

@@ -12,6 +12,9 @@ type Chain []Source
 // (an unreadable file, a failing command) does not hide a key that a later source holds; its
 // error is reported when no source has the key.
 func (c Chain) Lookup(id, owner string) (Key, error) {
+	if err := ValidID(id); err != nil {
+		return Key{}, err
+	}
 	var failures []error
 	for _, src := range c {
 		k, err := src.Lookup(id, owner)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -270,7 +271,7 @@ func TestKeyCommand(t *testing.T) {
 	script := write(t, dir, "fetch", []byte("#!/bin/sh\nfor id; do :; done\ncase \"$id\" in\n  good) echo 'pw-from-vault';;\n"+
 		"  slow) sleep 5;;\n  *) echo \"no such secret: $id\" >&2; exit 3;;\nesac\n"))
 	os.Chmod(script, 0o755)
-	src := keysrc.NewCommand(script+" --flag", 300*time.Millisecond)
+	src := keysrc.NewCommand(script+" --flag", 300*time.Millisecond, time.Minute)
 	if k, err := src.Lookup("good", ""); err != nil || string(k.Value) != "pw-from-vault" {
 		t.Fatalf("good: %q %v", k.Value, err)
 	}
@@ -294,7 +295,7 @@ func TestChain(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "a", []byte("from-dir"))
 	json, _ := keysrc.OpenKeyring(write(t, t.TempDir(), "k", keysrc.EncodeComponentKeyring(sampleKeys)), nil)
-	failing := keysrc.NewCommand("exit 1", time.Second)
+	failing := keysrc.NewCommand("exit 1", time.Second, time.Minute)
 	chain := keysrc.Chain{failing, json, keysrc.KeyDir(dir)}
 	if k, err := chain.Lookup("a", keysrc.AnyOwner); err != nil || string(k.Value) != "from-dir" {
 		t.Fatalf("a: %v", err)
@@ -307,5 +308,77 @@ func TestChain(t *testing.T) {
 	}
 	if keys, err := chain.List(); err != nil || len(keys) != len(sampleKeys)+1 {
 		t.Fatalf("List: %d, %v", len(keys), err)
+	}
+}
+
+// The key command under stress: look-ups of different IDs run at once, a key already fetched
+// is answered while other look-ups wait on the command, a key the command did not have is not
+// asked for again within the retry interval, and the ID also comes in MYSQLLOGFS_KEY_ID, so
+// that an ID starting with "-" need not be parsed from the arguments. Before, the command ran
+// under a lock: one at a time, with cache hits waiting behind them.
+func TestKeyCommandUnderStress(t *testing.T) {
+	dir := t.TempDir()
+	script := write(t, dir, "fetch", []byte(`#!/bin/sh
+echo "$MYSQLLOGFS_KEY_ID" >> "$0.calls"
+case "$MYSQLLOGFS_KEY_ID" in
+  known|-dash) echo "key-for-$MYSQLLOGFS_KEY_ID";;
+  gate*) touch "$0.$MYSQLLOGFS_KEY_ID"; i=0
+         while [ ! -e "$0.open" ] && [ $i -lt 100 ]; do
+           [ "$(ls "$0".gate* | wc -l)" -ge 3 ] && touch "$0.open"; sleep 0.05; i=$((i+1)); done
+         exit 1;;
+  *) exit 1;;
+esac
+`))
+	os.Chmod(script, 0o755)
+	src := keysrc.NewCommand(script+" --", 10*time.Second, time.Minute)
+	if k, err := src.Lookup("-dash", ""); err != nil || string(k.Value) != "key-for--dash" {
+		t.Fatalf("an ID starting with a dash: %q %v", k.Value, err)
+	}
+	if _, err := src.Lookup("known", ""); err != nil {
+		t.Fatal(err)
+	}
+
+	// Three look-ups that each wait until all three run at once: they open the gate only if
+	// the command runs them in parallel (a lock would make each wait out its 5 s alone).
+	var wg sync.WaitGroup
+	answered := make(chan error, 1)
+	for _, id := range []string{"gate1", "gate2", "gate3"} {
+		wg.Add(1)
+		go func() { defer wg.Done(); src.Lookup(id, "") }()
+	}
+	go func() {
+		for { // while they run, a cached key is answered at once
+			if _, err := os.Stat(script + ".gate1"); err == nil {
+				_, err := src.Lookup("known", "")
+				answered <- err
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(script + ".open"); err == nil {
+		t.Log("the cached key was answered only after the gate opened") // allowed, not required
+	}
+	wg.Wait()
+	if _, err := os.Stat(script + ".open"); err != nil {
+		t.Fatal("the three look-ups never ran at once")
+	}
+
+	for range 3 {
+		if _, err := src.Lookup("unknown", ""); !errors.Is(err, keysrc.ErrNotFound) {
+			t.Fatalf("unknown: %v", err)
+		}
+	}
+	calls, _ := os.ReadFile(script + ".calls")
+	if n := strings.Count(string(calls), "unknown\n"); n != 1 {
+		t.Fatalf("the command was asked %d times for a key it does not have, within the retry interval", n)
+	}
+	for _, id := range []string{"", "a\x00b"} {
+		if _, err := src.Lookup(id, ""); err == nil || !strings.Contains(err.Error(), "invalid key ID") {
+			t.Fatalf("Lookup(%q): %v", id, err)
+		}
 	}
 }

@@ -40,6 +40,18 @@ type Source interface {
 // ErrCannotList is returned by List for sources that only answer look-ups.
 var ErrCannotList = errors.New("this key source can only look keys up, not list them")
 
+// ValidID refuses key IDs that no keyring holds and that a command line or a file name would
+// mangle: empty ones, and ones holding a NUL byte.
+func ValidID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("invalid key ID: empty")
+	case strings.ContainsRune(id, 0):
+		return fmt.Errorf("invalid key ID %q: it holds a NUL byte", id)
+	}
+	return nil
+}
+
 // NotFoundError says which source lacks which key; it matches ErrNotFound.
 type NotFoundError struct {
 	ID    string

@@ -16,6 +16,7 @@ type Backend struct {
 	Repeatable bool     // the flag may be given more than once
 	Secret     *Secret  // where a password comes from, for sources that may be encrypted
 	Timeout    *Timeout // how long one answer may take, for sources that may hang
+	Retry      *Timeout // how long a key the source did not have is not asked for again
 	// Open makes the sources the flag's values name. It is called only when there are values.
 	Open func(values []string, with Settings) ([]Source, error)
 }
@@ -40,6 +41,7 @@ type Timeout struct {
 type Settings struct {
 	Secret  func() ([]byte, error) // reads the password when a source first needs it
 	Timeout time.Duration
+	Retry   time.Duration
 }
 
 // Backends are the kinds of key source in the order a Chain of them is tried. Each row is

@@ -26,8 +26,10 @@ func keyFlags() []cli.Flag {
 			flags = append(flags, &cli.StringFlag{Name: s.FileFlag, EnvVars: []string{s.FileEnv},
 				Usage: s.Usage + " (or set " + s.Env + ")"})
 		}
-		if t := b.Timeout; t != nil {
-			flags = append(flags, &cli.DurationFlag{Name: t.Flag, EnvVars: []string{t.Env}, Value: t.Default, Usage: t.Usage})
+		for _, t := range []*keysrc.Timeout{b.Timeout, b.Retry} {
+			if t != nil {
+				flags = append(flags, &cli.DurationFlag{Name: t.Flag, EnvVars: []string{t.Env}, Value: t.Default, Usage: t.Usage})
+			}
 		}
 	}
 	return flags
@@ -47,6 +49,9 @@ func keySource(c *cli.Context) (keysrc.Chain, error) {
 		}
 		if t := b.Timeout; t != nil {
 			with.Timeout = c.Duration(t.Flag)
+		}
+		if t := b.Retry; t != nil {
+			with.Retry = c.Duration(t.Flag)
 		}
 		sources, err := b.Open(values, with)
 		if err != nil {

@@ -221,6 +221,12 @@ func openAuditCBC(src io.ReaderAt, size int64, pw AuditPassword, acceptUnfinishe
 		return r, false, nil
 	}
 	if compressed, err = checkAuditStart(src, first); err != nil {
+		if errors.Is(err, ErrWrongKey) && (size-first.ctStart())%aes.BlockSize == 0 {
+			if _, padErr := r.paddingBefore(first, size); padErr == nil {
+				// The key turns the last block into valid padding: it is right, the data not.
+				return nil, false, fmt.Errorf("%w: the password decrypts the file (its last block is valid padding), but the plaintext starts as neither gzip nor XML or JSON text", ErrCorrupt)
+			}
+		}
 		return nil, false, err
 	}
 	if err := r.findSegments(first, size, pw); err != nil {

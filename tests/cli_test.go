@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,4 +184,60 @@ func TestKeysNeverShowsValues(t *testing.T) {
 			}
 		}
 	}
+}
+
+// inspect says what is wrong and where: a log whose right key decrypts data that is not gzip
+// is corrupt, not "wrong key"; a damaged second container is named by its offset; a name with
+// a newline is quoted, so that the table keeps one line per file.
+func TestInspectNamesTheDamage(t *testing.T) {
+	d := makeLogDir(t)
+	pw := crypto.AuditPassword{Password: []byte("audit-pw")}
+	var notGzip bytes.Buffer
+	w, _ := crypto.NewAuditWriter(&notGzip, pw, false)
+	w.Write(bytes.Repeat([]byte{0x07}, 5000)) // neither gzip nor text, under the right key
+	w.Close()
+	os.WriteFile(filepath.Join(d.dir, "audit.20240109T000000.log.gz.20240101T000000-1.enc"), notGzip.Bytes(), 0o640)
+	var two bytes.Buffer
+	w, _ = crypto.NewAuditWriter(&two, pw, false)
+	w.Write([]byte("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<AUDIT>\n</AUDIT>\n"))
+	w.Close()
+	first := two.Len()
+	two.Write([]byte("Salted__1234")) // a second container cut inside its header
+	os.WriteFile(filepath.Join(d.dir, "audit.20240110T000000.log.20240101T000000-1.enc"), two.Bytes(), 0o640)
+	os.WriteFile(filepath.Join(d.dir, "odd\nname.txt"), []byte("x"), 0o640)
+
+	r := mysqllogfs(t, nil, "inspect", "--keyring", d.keyring, d.dir)
+	out := string(r.stdout)
+	for _, c := range []struct{ name, want string }{
+		{"audit.20240109T000000.log.gz.20240101T000000-1.enc", "corrupt: the password decrypts the file"},
+		{"audit.20240110T000000.log.20240101T000000-1.enc", fmt.Sprintf("at byte %d", first)},
+	} {
+		line := lineContaining(out, c.name)
+		if !strings.Contains(line, c.want) {
+			t.Errorf("%s: %q, want it to say %q", c.name, line, c.want)
+		}
+	}
+	if !strings.Contains(out, `"`+filepath.Join(d.dir, "odd\\nname.txt")+`"`) {
+		t.Errorf("the name with a newline is not quoted:\n%s", out)
+	}
+	if lines := strings.Count(strings.TrimSpace(out), "\n") + 1; lines != 1+len(mustReadDir(t, d.dir)) {
+		t.Errorf("%d lines for %d files:\n%s", lines, len(mustReadDir(t, d.dir)), out)
+	}
+}
+
+func lineContaining(s, sub string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
+}
+
+func mustReadDir(t *testing.T, dir string) []os.DirEntry {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
 }

@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/urfave/cli/v2"
 
@@ -145,7 +147,16 @@ func printReports(reports []report, asJSON bool) error {
 		if keyID == "" {
 			keyID = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Path, r.Kind, r.PlainName, keyID, key, size, status)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", quoteOdd(r.Path), r.Kind, quoteOdd(r.PlainName), quoteOdd(keyID), key, size, quoteOdd(status))
 	}
 	return w.Flush()
+}
+
+// quoteOdd quotes a name holding control characters (a newline, a tab), which would break the
+// table's lines and columns; ordinary names are shown as they are.
+func quoteOdd(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
 }

@@ -216,3 +216,18 @@ func TestHostileEventLengthAllocatesNothing(t *testing.T) {
 		t.Fatalf("checking four 123-byte files allocated %d MiB", grew>>20)
 	}
 }
+
+// A MariaDB Start_encryption event whose length field claims 4 GB: before, Open allocated
+// that much for the binlog's start, and a fuzzing worker ran out of memory.
+func TestMariaDBStartLengthBounded(t *testing.T) {
+	file := readFile(t, fixture(t, "mariadb-10.11-encrypted", "aes_cbc", "mariadb-bin.000001"))
+	fdeEnd := 4 + int(binary.LittleEndian.Uint32(file[4+9:]))
+	binary.LittleEndian.PutUint32(file[fdeEnd+9:], 0xfffffff0)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := crypto.Open(bytes.NewReader(file), int64(len(file)), "mariadb-bin.000001", staticKeys{"1": []byte("0123456789abcdef")}, crypto.Options{})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, crypto.ErrCorrupt) || after.TotalAlloc-before.TotalAlloc > 64<<20 {
+		t.Fatalf("%v, %d MiB allocated", err, (after.TotalAlloc-before.TotalAlloc)>>20)
+	}
+}

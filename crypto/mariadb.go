@@ -28,6 +28,10 @@ const (
 	mariadbKeyID         = "1" // file_key_management's key for binlogs
 )
 
+// maxStartEncryption bounds the Start_encryption event: 19 bytes of header, 17 of body, and a
+// checksum; a little room for what a later server may add.
+const maxStartEncryption = 256
+
 // mariadbStart is what the cleartext start of a MariaDB encrypted binlog says.
 type mariadbStart struct {
 	fdeEnd     int64 // where the Start_encryption event begins
@@ -106,6 +110,10 @@ func openMariaDBBinlog(src io.ReaderAt, size int64, head []byte, keys keysrc.Sou
 	}
 	r := &mariadbReader{src: src, block: block, start: start, lastPos: -1}
 	firstEncrypted := start.fdeEnd + start.startLen
+	if start.startLen < eventHeaderSize+1+4+mariadbNonceSize || start.startLen > maxStartEncryption || firstEncrypted > size {
+		// A length field is not allowed to size an allocation the file cannot fill.
+		return nil, fmt.Errorf("%w: the Start_encryption event claims %d bytes", ErrCorrupt, start.startLen)
+	}
 	r.head = make([]byte, firstEncrypted)
 	if _, err := src.ReadAt(r.head, 0); err != nil {
 		return nil, readError(err, "reading the binlog start")

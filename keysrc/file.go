@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -72,9 +73,10 @@ type watchedFile struct {
 	format string
 	parse  func(path string) ([]Key, error)
 
-	mu    sync.Mutex
-	stamp string
-	keys  []Key
+	mu     sync.Mutex
+	stamp  string
+	keys   []Key
+	failed string // the stamp of a version that could not be read, logged once
 }
 
 func newWatchedFile(path, format string, parse func(string) ([]Key, error)) (*watchedFile, error) {
@@ -93,6 +95,15 @@ func (w *watchedFile) load() ([]Key, error) {
 		return w.keys, nil
 	}
 	keys, err := w.parse(w.path)
+	if err != nil && w.keys != nil {
+		// Removed, or caught half-written: the keys already read stay good (a key ID never
+		// changes its value), and a key that is nowhere is missing, not an I/O error.
+		if stamp != w.failed {
+			slog.Warn("keyring unreadable: keeping the keys read from it before", "keyring", w.path, "reason", err.Error())
+			w.failed = stamp
+		}
+		return w.keys, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -72,6 +72,7 @@ func runMount(c *cli.Context) error {
 		runtime.GOMAXPROCS(2 * runtime.GOMAXPROCS(0))
 	}
 	log := newLogger(level, os.Getenv(notifyFDEnv) != "")
+	slog.SetDefault(log) // for the key sources' own warnings
 	// Before mounting: a signal that comes as soon as the mount is visible must unmount it.
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)

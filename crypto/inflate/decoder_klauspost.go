@@ -13,7 +13,7 @@ import (
 
 // newDecoder is klauspost/compress's inflater behind the same checkpoints, for measuring the
 // project's own against it (go build -tags klauspost_inflate).
-func newDecoder(br *bufio.Reader, cp *inflateCheckpoint, onBlockEnd func(inflateCheckpoint)) io.Reader {
+func newDecoder(_ io.Reader, br *bufio.Reader, cp *inflateCheckpoint, onBlockEnd func(inflateCheckpoint)) io.Reader {
 	var opts []flate.ReaderOpt
 	if cp != nil {
 		opts = append(opts, flate.WithResumeFrom(flate.InflateCheckpoint{

@@ -328,8 +328,8 @@ func (g *GzipReader) record(cp checkpoint) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	last := g.points[len(g.points)-1]
-	if cp.uoff <= last.uoff || (cp.flate != nil && cp.uoff < last.uoff+g.spacing) {
-		return
+	if cp.uoff < last.uoff+g.spacing { // member starts too: a stream of tiny members must not
+		return // grow the index without bound
 	}
 	if cp.flate != nil {
 		for !windows.reserve(int64(len(cp.flate.window))) {
@@ -428,11 +428,12 @@ func (g *GzipReader) finish(size int64, truncated bool) {
 
 // gzCursor is one decoding position in the stream.
 type gzCursor struct {
-	g   *GzipReader
-	br  *bufio.Reader
-	cr  *countingReader
-	fr  io.Reader // the deflate decoder; nil between members
-	pos int64     // uncompressed offset of the next byte the decoder yields
+	g     *GzipReader
+	br    *bufio.Reader
+	cr    *countingReader
+	fr    io.Reader // the deflate decoder; nil between members
+	spare io.Reader // the last member's decoder, whose buffers the next member reuses
+	pos   int64     // uncompressed offset of the next byte the decoder yields
 
 	deflateStart, memberUoff int64
 	crc                      uint32
@@ -448,7 +449,8 @@ func (g *GzipReader) newCursor(cp checkpoint) *gzCursor {
 	}
 	c.reposition(cp.deflateStart + cp.flate.bit/8)
 	c.deflateStart, c.memberUoff = cp.deflateStart, cp.memberUoff
-	c.fr = newDecoder(c.br, cp.flate, c.onBlockEnd)
+	c.fr = newDecoder(nil, c.br, cp.flate, c.onBlockEnd)
+	c.spare = c.fr
 	return c
 }
 
@@ -546,7 +548,8 @@ func (c *gzCursor) startMember() error {
 	c.g.record(checkpoint{uoff: c.pos, header: header})
 	c.deflateStart, c.memberUoff = c.compressedPos(), c.pos
 	c.crc, c.crcValid = 0, true
-	c.fr = newDecoder(c.br, nil, c.onBlockEnd)
+	c.fr = newDecoder(c.spare, c.br, nil, c.onBlockEnd)
+	c.spare = c.fr
 	return nil
 }
 

@@ -74,7 +74,17 @@ var errDeflate = errors.New("invalid deflate data")
 // newInflater starts decoding at the beginning of a deflate stream, or at checkpoint cp. br
 // must be at the stream's first byte, or at the checkpoint's byte (cp.bit/8).
 func newInflater(br *bufio.Reader, cp *inflateCheckpoint, onBlockEnd func(inflateCheckpoint)) *inflater {
-	f := &inflater{br: br, hist: make([]byte, inflateWindow+inflateOutput+maxMatch+copySlack), onBlockEnd: onBlockEnd}
+	return new(inflater).reset(br, cp, onBlockEnd)
+}
+
+// reset starts f on another stream, as newInflater does, keeping its buffers: a gzip stream
+// of many small members costs a header and a trailer per member, not 160 KiB of allocation.
+func (f *inflater) reset(br *bufio.Reader, cp *inflateCheckpoint, onBlockEnd func(inflateCheckpoint)) *inflater {
+	hist, lit, dist := f.hist, f.lit, f.dist
+	if hist == nil {
+		hist = make([]byte, inflateWindow+inflateOutput+maxMatch+copySlack)
+	}
+	*f = inflater{br: br, hist: hist, lit: lit, dist: dist, onBlockEnd: onBlockEnd}
 	f.lo, f.rd, f.wr = inflateWindow, inflateWindow, inflateWindow
 	f.base = -inflateWindow
 	if cp != nil {

@@ -182,8 +182,7 @@ type segment struct {
 	ctEnd    int64 // file offset past its last whole cipher block
 	plainOff int64 // where its plaintext starts in the file's joined plaintext
 	plainLen int64
-	cbc      *aesmode.CBC
-	iv       [aes.BlockSize]byte
+	salt     [openssl.SaltSize]byte // its key and IV are derived from it when a read needs them
 }
 
 func (s *segment) ctStart() int64 { return s.start + openssl.HeaderSize }
@@ -195,6 +194,42 @@ type cbcReader struct {
 	segs       []segment
 	size       int64
 	unfinished bool // the last container has no valid final padding block (yet)
+	pw         AuditPassword
+
+	mu      sync.Mutex
+	ciphers map[[openssl.SaltSize]byte]containerCipher // a few, whatever the containers' count
+}
+
+// containerCipher is the AES key schedule and IV of one container.
+type containerCipher struct {
+	cbc *aesmode.CBC
+	iv  [aes.BlockSize]byte
+}
+
+// maxContainerCiphers bounds the key schedules a reader keeps: a file of 300,000 containers
+// must not hold 300,000 of them.
+const maxContainerCiphers = 16
+
+// cipherOf derives, or finds, the cipher of a container.
+func (r *cbcReader) cipherOf(seg *segment) (containerCipher, error) {
+	r.mu.Lock()
+	c, ok := r.ciphers[seg.salt]
+	r.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	cbc, iv, err := r.pw.cipher(seg.salt[:])
+	if err != nil {
+		return containerCipher{}, err
+	}
+	c = containerCipher{cbc, [aes.BlockSize]byte(iv)}
+	r.mu.Lock()
+	if r.ciphers == nil || len(r.ciphers) >= maxContainerCiphers {
+		r.ciphers = map[[openssl.SaltSize]byte]containerCipher{}
+	}
+	r.ciphers[seg.salt] = c
+	r.mu.Unlock()
+	return c, nil
 }
 
 // cbcScanChunk is how much ciphertext segment discovery reads at a time.
@@ -208,8 +243,8 @@ var scanBuffers = sync.Pool{New: func() any { b := make([]byte, cbcScanChunk+len
 // openAuditCBC opens the containers of an encrypted audit log. compressed comes back true when
 // the plaintext is a gzip stream, whatever the name said.
 func openAuditCBC(src io.ReaderAt, size int64, pw AuditPassword, acceptUnfinished bool) (r *cbcReader, compressed bool, err error) {
-	r = &cbcReader{src: src}
-	first, err := r.newSegment(0, pw)
+	r = &cbcReader{src: src, pw: pw}
+	first, err := r.newSegment(0)
 	if err != nil {
 		return nil, false, err
 	}
@@ -220,7 +255,7 @@ func openAuditCBC(src io.ReaderAt, size int64, pw AuditPassword, acceptUnfinishe
 		r.segs, r.unfinished = []segment{*first}, true
 		return r, false, nil
 	}
-	if compressed, err = checkAuditStart(src, first); err != nil {
+	if compressed, err = r.checkAuditStart(first); err != nil {
 		if errors.Is(err, ErrWrongKey) && (size-first.ctStart())%aes.BlockSize == 0 {
 			if _, padErr := r.paddingBefore(first, size); padErr == nil {
 				// The key turns the last block into valid padding: it is right, the data not.
@@ -229,7 +264,7 @@ func openAuditCBC(src io.ReaderAt, size int64, pw AuditPassword, acceptUnfinishe
 		}
 		return nil, false, err
 	}
-	if err := r.findSegments(first, size, pw); err != nil {
+	if err := r.findSegments(first, size); err != nil {
 		return nil, false, err
 	}
 	last := &r.segs[len(r.segs)-1]
@@ -246,7 +281,7 @@ func openAuditCBC(src io.ReaderAt, size int64, pw AuditPassword, acceptUnfinishe
 }
 
 // newSegment reads the salt of the container at off and derives its key.
-func (r *cbcReader) newSegment(off int64, pw AuditPassword) (*segment, error) {
+func (r *cbcReader) newSegment(off int64) (*segment, error) {
 	var header [openssl.HeaderSize]byte
 	if n, err := r.src.ReadAt(header[:], off); n < len(header) {
 		if isIOError(err) {
@@ -258,21 +293,25 @@ func (r *cbcReader) newSegment(off int64, pw AuditPassword) (*segment, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: no OpenSSL Salted__ header at byte %d", ErrCorrupt, off)
 	}
-	cbc, iv, err := pw.cipher(salt)
-	if err != nil {
+	seg := &segment{start: off, salt: [openssl.SaltSize]byte(salt)}
+	if _, err := r.cipherOf(seg); err != nil {
 		return nil, err
 	}
-	return &segment{start: off, cbc: cbc, iv: [aes.BlockSize]byte(iv)}, nil
+	return seg, nil
 }
 
 // checkAuditStart decrypts the first block: a right key gives the start of a gzip stream, or
 // of XML or JSON text. Nothing else authenticates the data.
-func checkAuditStart(src io.ReaderAt, seg *segment) (compressed bool, err error) {
+func (r *cbcReader) checkAuditStart(seg *segment) (compressed bool, err error) {
 	ct := make([]byte, aes.BlockSize)
-	if _, err := src.ReadAt(ct, seg.ctStart()); err != nil {
+	if _, err := r.src.ReadAt(ct, seg.ctStart()); err != nil {
 		return false, readError(err, "reading the first cipher block")
 	}
-	seg.cbc.Decrypt(ct, ct, seg.iv)
+	c, err := r.cipherOf(seg)
+	if err != nil {
+		return false, err
+	}
+	c.cbc.Decrypt(ct, ct, c.iv)
 	switch {
 	case bytes.HasPrefix(ct, gzipMagic):
 		return true, nil
@@ -302,7 +341,7 @@ func looksLikeLogText(b []byte) bool {
 // findSegments walks the file for further "Salted__" containers. A new one starts at a
 // 16-byte boundary where the block before it ends in valid padding; a chance match inside
 // ciphertext would need both.
-func (r *cbcReader) findSegments(first *segment, size int64, pw AuditPassword) error {
+func (r *cbcReader) findSegments(first *segment, size int64) error {
 	cur := first
 	bp := scanBuffers.Get().(*[]byte)
 	defer scanBuffers.Put(bp)
@@ -328,7 +367,7 @@ func (r *cbcReader) findSegments(first *segment, size int64, pw AuditPassword) e
 			}
 			cur.ctEnd, cur.plainLen = at, at-cur.ctStart()-int64(pad)
 			r.segs = append(r.segs, *cur)
-			next, err := r.newSegment(at, pw)
+			next, err := r.newSegment(at)
 			if err != nil {
 				return err
 			}
@@ -346,7 +385,11 @@ func (r *cbcReader) paddingBefore(seg *segment, end int64) (int, error) {
 	if end < seg.ctStart()+aes.BlockSize {
 		return 0, openssl.ErrBadPadding
 	}
-	iv := seg.iv
+	c, err := r.cipherOf(seg)
+	if err != nil {
+		return 0, err
+	}
+	iv := c.iv
 	from := end - aes.BlockSize
 	if from > seg.ctStart() {
 		from -= aes.BlockSize
@@ -358,7 +401,7 @@ func (r *cbcReader) paddingBefore(seg *segment, end int64) (int, error) {
 	if len(ct) > aes.BlockSize {
 		iv, ct = [aes.BlockSize]byte(ct), ct[aes.BlockSize:]
 	}
-	seg.cbc.Decrypt(ct, ct, iv)
+	c.cbc.Decrypt(ct, ct, iv)
 	return openssl.PaddingLen(ct, aes.BlockSize)
 }
 
@@ -400,7 +443,11 @@ func (r *cbcReader) readRun(p []byte, off int64) (int, error) {
 	firstBlock := rel / aes.BlockSize
 	lastBlock := (end + aes.BlockSize - 1) / aes.BlockSize
 	from := seg.ctStart() + firstBlock*aes.BlockSize
-	iv := seg.iv
+	c, err := r.cipherOf(seg)
+	if err != nil {
+		return 0, err
+	}
+	iv := c.iv
 	if firstBlock > 0 {
 		from -= aes.BlockSize
 	}
@@ -413,7 +460,7 @@ func (r *cbcReader) readRun(p []byte, off int64) (int, error) {
 	if firstBlock > 0 {
 		iv, ct = [aes.BlockSize]byte(ct), ct[aes.BlockSize:]
 	}
-	seg.cbc.Decrypt(ct, ct, iv)
+	c.cbc.Decrypt(ct, ct, iv)
 	n := copy(p, ct[rel%aes.BlockSize:end-firstBlock*aes.BlockSize])
 	clear(ct) // pooled buffers keep no plaintext between reads
 	return n, nil

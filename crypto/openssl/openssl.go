@@ -19,6 +19,9 @@ const Magic = "Salted__"
 // HeaderSize is the size of the magic and the salt that follows it.
 const HeaderSize = 16
 
+// SaltSize is the size of the salt.
+const SaltSize = HeaderSize - len(Magic)
+
 // ErrBadPadding means the last cipher block did not end in valid PKCS#7 padding: the key is
 // wrong, or the file is truncated or corrupt.
 var ErrBadPadding = errors.New("invalid PKCS#7 padding")

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -20,7 +21,8 @@ import (
 type fileNode struct {
 	node
 	mu     sync.Mutex
-	cached stamp // the version the kernel's page cache of this file holds
+	cached stamp        // the version the kernel's page cache of this file holds
+	shown  atomic.Int64 // the size the kernel was last given
 }
 
 var (
@@ -62,6 +64,7 @@ func (f *fileNode) fillAttr(st *syscall.Stat_t, out *fuse.Attr) syscall.Errno {
 	out.FromStat(st)
 	out.Size = uint64(f.view.plainSize(f.path(), st))
 	out.Blocks = (out.Size + 511) / 512
+	f.shown.Store(int64(out.Size))
 	return 0
 }
 
@@ -89,10 +92,11 @@ func (f *fileNode) servable(ctx context.Context) (*opened, syscall.Errno) {
 	}
 	err := o.err
 	if err == nil {
-		var changed bool
-		if changed, err = f.view.prove(ctx, o); err != nil {
+		if _, err = f.view.prove(ctx, o); err != nil {
 			f.view.log.Warn("cannot prove size", "file", o.path, "status", crypto.Status(err), "reason", err.Error())
-		} else if changed {
+		} else if f.shown.Load() != o.reader.Size() {
+			// The kernel was given another size (an estimate, or an older version's, proven
+			// since, maybe in the background): it must ask again before it reads to an end.
 			f.NotifyContent(-1, 0) // attributes only
 		}
 	}

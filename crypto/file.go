@@ -65,6 +65,13 @@ func OpenFile(path string, keys keysrc.Source, opts Options) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	return NewFile(f, keys, opts)
+}
+
+// NewFile returns the plaintext reader of the open source file f, which it closes on error
+// and on Close.
+func NewFile(f *os.File, keys keysrc.Source, opts Options) (*File, error) {
+	path := f.Name()
 	info, err := f.Stat()
 	if err != nil {
 		f.Close()

@@ -23,6 +23,7 @@ type fileNode struct {
 	mu     sync.Mutex
 	cached stamp        // the version the kernel's page cache of this file holds
 	shown  atomic.Int64 // the size the kernel was last given
+	told   atomic.Bool  // whether it was given one (a node outside a mount never is)
 }
 
 var (
@@ -65,6 +66,7 @@ func (f *fileNode) fillAttr(st *syscall.Stat_t, out *fuse.Attr) syscall.Errno {
 	out.Size = uint64(f.view.plainSize(f.path(), st))
 	out.Blocks = (out.Size + 511) / 512
 	f.shown.Store(int64(out.Size))
+	f.told.Store(true)
 	return 0
 }
 
@@ -94,7 +96,7 @@ func (f *fileNode) servable(ctx context.Context) (*opened, syscall.Errno) {
 	if err == nil {
 		if _, err = f.view.prove(ctx, o); err != nil {
 			f.view.log.Warn("cannot prove size", "file", o.path, "status", crypto.Status(err), "reason", err.Error())
-		} else if f.shown.Load() != o.reader.Size() {
+		} else if f.told.Load() && f.shown.Load() != o.reader.Size() {
 			// The kernel was given another size (an estimate, or an older version's, proven
 			// since, maybe in the background): it must ask again before it reads to an end.
 			f.NotifyContent(-1, 0) // attributes only
@@ -219,8 +221,8 @@ func (f *fileNode) xattrs() (map[string]string, syscall.Errno) {
 	defer f.view.readers.put(o)
 	attrs := map[string]string{"source": o.path, "status": crypto.Describe(o.err)}
 	if o.err != nil {
-		attrs["kind"] = string(identify(o.path).Kind)
-		attrs["key_id"] = identify(o.path).KeyID
+		attrs["kind"] = string(identify(o.path, o.stamp).Kind)
+		attrs["key_id"] = identify(o.path, o.stamp).KeyID
 	} else {
 		attrs["kind"], attrs["key_id"] = string(o.reader.Kind), o.reader.KeyID
 	}
@@ -228,9 +230,9 @@ func (f *fileNode) xattrs() (map[string]string, syscall.Errno) {
 }
 
 // identify reads a file's first bytes to say what it is when it cannot be opened whole.
-func identify(path string) crypto.Info {
+func identify(path string, version stamp) crypto.Info {
 	head := make([]byte, crypto.HeadSize)
-	if src, err := source.Open(path); err == nil {
+	if src, err := source.OpenListed(path, version.dev, version.ino); err == nil {
 		n, _ := src.ReadAt(head, 0)
 		head = head[:n]
 		src.Close()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
+	"github.com/mysqllogfs/mysqllogfs/crypto/source"
 	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
 
@@ -99,7 +100,11 @@ func (c *readers) get(path string, st *syscall.Stat_t) *opened {
 
 func (c *readers) open(path string, s stamp, previous *crypto.Reader) *opened {
 	o := &opened{path: path, stamp: s}
-	o.reader, o.err = crypto.OpenFile(path, c.keys, crypto.Options{Previous: previous, ProvenSize: c.proven(path, s)})
+	src, err := source.OpenListed(path, s.dev, s.ino)
+	if err == nil {
+		o.reader, err = crypto.NewFile(src, c.keys, crypto.Options{Previous: previous, ProvenSize: c.proven(path, s)})
+	}
+	o.err = err
 	if o.err != nil {
 		o.when = time.Now()
 		c.log.Warn("cannot decrypt", "file", path, "status", crypto.Status(o.err), "reason", o.err.Error())

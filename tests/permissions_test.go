@@ -164,4 +164,26 @@ func TestPermissions(t *testing.T) {
 			t.Errorf("an ordinary 0644 file: %v", err)
 		}
 	})
+
+	t.Run("a file swapped for a symbolic link is not followed", func(t *testing.T) {
+		drop := filepath.Join(source, "drop")
+		os.Mkdir(drop, 0o755)
+		os.Chown(drop, readerUID, readerGID)
+		secret := filepath.Join(source, "..", filepath.Base(source)+".secret")
+		os.WriteFile(secret, []byte("TOPSECRET"), 0o600)
+		t.Cleanup(func() { os.Remove(secret) })
+		m := mountOn(t, publicDir(t), source, "--keyring", keyring, "--allow-other")
+		x := filepath.Join(drop, "x")
+		if err := as(readerUID, readerGID, "sh", "-c", "head -c 20000 /dev/zero > "+x).Run(); err != nil {
+			t.Fatal(err)
+		}
+		as(readerUID, readerGID, "stat", m.path("drop/x")).Run() // the kernel now knows x as a file
+		if err := as(readerUID, readerGID, "sh", "-c", "ln -sf "+secret+" "+x+".new && mv -T "+x+".new "+x).Run(); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := as(readerUID, readerGID, "cat", m.path("drop/x")).Output()
+		if bytes.Contains(out, []byte("TOPSECRET")) {
+			t.Fatal("another user read a root-only file through a symbolic link swapped in for a listed file")
+		}
+	})
 }

@@ -1,8 +1,8 @@
 package fs
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -31,17 +31,24 @@ func (v *view) access(ctx context.Context, path string, mode uint32) syscall.Err
 		return 0 // the kernel lets no one else in
 	}
 	caller, ok := fuse.FromContext(ctx)
-	if !ok || int(caller.Uid) == os.Geteuid() {
+	if !ok {
+		return syscall.EACCES // whoever it is, it cannot be checked
+	}
+	if int(caller.Uid) == os.Geteuid() {
 		return 0
 	}
 	if os.Geteuid() != 0 {
 		return v.refuseACLs(path)
 	}
+	if keepsCapabilities() {
+		v.log.Warn("refused to another user: with SECBIT_NO_SETUID_FIXUP set, the mount cannot check access as that user", "file", path)
+		return syscall.EACCES
+	}
 	err := accessAs(caller, path, mode)
 	if err == nil {
 		return 0
 	}
-	if errno, ok := err.(syscall.Errno); ok && (errno == syscall.EACCES || errno == syscall.EPERM) {
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
 		return syscall.EACCES
 	}
 	v.log.Warn("cannot check access", "file", path, "uid", caller.Uid, "reason", err.Error())
@@ -63,7 +70,10 @@ func (v *view) refuseACLs(path string) syscall.Errno {
 // accessAs asks the kernel whether the caller may access path, on a thread that takes the
 // caller's identity for its file system access and gives it back after.
 func accessAs(caller *fuse.Caller, path string, mode uint32) error {
-	groups := supplementaryGroups(caller.Pid)
+	groups, err := supplementaryGroups(caller)
+	if err != nil {
+		return err
+	}
 	processGroups() // before this thread's change
 	runtime.LockOSThread()
 	// Raw system calls change this thread's credentials only; the runtime's wrappers would
@@ -74,7 +84,7 @@ func accessAs(caller *fuse.Caller, path string, mode uint32) error {
 		} // else the thread stays locked, and ends with this goroutine
 		return err
 	}
-	err := unix.Faccessat2(unix.AT_FDCWD, path, mode, unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW)
+	err = unix.Faccessat2(unix.AT_FDCWD, path, mode, unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW)
 	if restoreThreadIdentity() == nil {
 		runtime.UnlockOSThread()
 	}
@@ -116,25 +126,49 @@ var processGroups = sync.OnceValue(func() []uint32 {
 	return g
 })
 
-// supplementaryGroups are the groups of process pid (the caller), from /proc; none when it
-// has gone, which can only deny more.
-func supplementaryGroups(pid uint32) []uint32 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return nil
+// supplementaryGroups are the caller's groups, from /proc. A caller whose process cannot be
+// read there, or whose file system identity there is not the caller's (another pid namespace),
+// is refused: without its groups, an ACL entry that denies one of them would be missed.
+func supplementaryGroups(caller *fuse.Caller) ([]uint32, error) {
+	refused := fmt.Errorf("%w: the groups of process %d cannot be read", syscall.EACCES, caller.Pid)
+	if caller.Pid == 0 {
+		return nil, refused
 	}
-	defer f.Close()
-	scan := bufio.NewScanner(f)
-	for scan.Scan() {
-		if rest, ok := strings.CutPrefix(scan.Text(), "Groups:"); ok {
-			var groups []uint32
-			for _, field := range strings.Fields(rest) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", caller.Pid))
+	if err != nil {
+		return nil, refused
+	}
+	var groups []uint32
+	matched := 0
+	for _, line := range strings.Split(string(status), "\n") {
+		key, rest, _ := strings.Cut(line, ":")
+		fields := strings.Fields(rest)
+		switch key {
+		case "Uid", "Gid": // real, effective, saved, file system
+			want := caller.Uid
+			if key == "Gid" {
+				want = caller.Gid
+			}
+			if len(fields) == 4 && fields[3] == strconv.FormatUint(uint64(want), 10) {
+				matched++
+			}
+		case "Groups":
+			for _, field := range fields {
 				if g, err := strconv.ParseUint(field, 10, 32); err == nil {
 					groups = append(groups, uint32(g))
 				}
 			}
-			return groups
 		}
 	}
-	return nil
+	if matched != 2 {
+		return nil, refused
+	}
+	return groups, nil
+}
+
+// keepsCapabilities reports whether SECBIT_NO_SETUID_FIXUP is set: a change of file system
+// identity then keeps CAP_DAC_OVERRIDE, and every check would pass.
+func keepsCapabilities() bool {
+	bits, err := unix.PrctlRetInt(unix.PR_GET_SECUREBITS, 0, 0, 0, 0)
+	return err != nil || bits&(1<<2) != 0 // SECBIT_NO_SETUID_FIXUP
 }

@@ -84,6 +84,9 @@ func (d *dirNode) child(ctx context.Context, e entry, out *fuse.EntryOut) (*gofs
 type linkNode struct{ node }
 
 func (l *linkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	if errno := l.view.access(ctx, l.sourcePath(), unix.F_OK); errno != 0 {
+		return nil, errno
+	}
 	buf := make([]byte, 4096)
 	n, err := syscall.Readlink(l.sourcePath(), buf)
 	if err != nil {

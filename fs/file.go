@@ -53,6 +53,9 @@ func (f *fileNode) current() (*opened, *syscall.Stat_t, syscall.Errno) {
 }
 
 func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if errno := f.view.access(ctx, f.path(), unix.F_OK); errno != 0 {
+		return errno
+	}
 	var st syscall.Stat_t
 	if err := syscall.Lstat(f.path(), &st); err != nil {
 		return gofs.ToErrno(err)
@@ -241,6 +244,9 @@ func identify(path string, version stamp) crypto.Info {
 }
 
 func (f *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if errno := f.view.access(ctx, f.path(), unix.R_OK); errno != 0 {
+		return 0, errno
+	}
 	name, ok := strings.CutPrefix(attr, xattrPrefix)
 	if !ok {
 		return 0, syscall.ENODATA
@@ -260,6 +266,9 @@ func (f *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint
 }
 
 func (f *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	if errno := f.view.access(ctx, f.path(), unix.F_OK); errno != 0 {
+		return 0, errno
+	}
 	var list []byte
 	for _, n := range xattrNames {
 		list = append(append(list, xattrPrefix+n...), 0)

@@ -13,6 +13,7 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
@@ -129,6 +130,9 @@ func (n *node) lstat() (*syscall.Stat_t, syscall.Errno) {
 
 // Getattr reports the source's attributes; files override it with their plaintext size.
 func (n *node) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if errno := n.view.access(ctx, n.sourcePath(), unix.F_OK); errno != 0 {
+		return errno
+	}
 	st, errno := n.lstat()
 	if errno != 0 {
 		return errno

@@ -154,6 +154,9 @@ func TestPermissions(t *testing.T) {
 		if out, err := as(readerUID, readerGID, "ls", m.path("closed")).CombinedOutput(); err == nil {
 			t.Errorf("another user listed a directory of mode 0000: %s", out)
 		}
+		if out, err := as(readerUID, readerGID, "getfattr", "-n", "user.mysqllogfs.key_id", m.path("binlog.000005")).CombinedOutput(); err == nil {
+			t.Errorf("the user the ACL denies read the file's attributes: %s", out)
+		}
 		// The ACL denies one user only: another one whom the mode lets in still reads.
 		out, err := as(mysqlUID, mysqlGID, "cat", m.path("binlog.000005")).Output()
 		if err != nil || !bytes.Equal(out, plain) {

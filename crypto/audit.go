@@ -257,7 +257,7 @@ func openAuditCBC(src io.ReaderAt, size int64, pw AuditPassword, acceptUnfinishe
 	}
 	if compressed, err = r.checkAuditStart(first); err != nil {
 		if errors.Is(err, ErrWrongKey) && (size-first.ctStart())%aes.BlockSize == 0 {
-			if _, padErr := r.paddingBefore(first, size); padErr == nil {
+			if pad, padErr := r.paddingBefore(first, size); padErr == nil && pad >= 2 { // 1 in 65,536 by chance
 				// The key turns the last block into valid padding: it is right, the data not.
 				return nil, false, fmt.Errorf("%w: the password decrypts the file (its last block is valid padding), but the plaintext starts as neither gzip nor XML or JSON text", ErrCorrupt)
 			}

@@ -123,7 +123,7 @@ func (c *Command) runCommand(id string) (Key, error) {
 		return Key{}, fmt.Errorf("%s: no answer for %q within %s", c, id, c.Timeout)
 	}
 	var exit *exec.ExitError
-	if errors.As(err, &exit) {
+	if errors.As(err, &exit) && exit.ExitCode() > 0 { // a command killed by a signal is asked again
 		return Key{}, fmt.Errorf("%w: %s exited with status %d for %q%s", ErrNotFound, c, exit.ExitCode(), id, firstLine(stderr.String()))
 	}
 	if err != nil {

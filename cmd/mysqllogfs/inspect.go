@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -155,7 +156,7 @@ func printReports(reports []report, asJSON bool) error {
 // quoteOdd quotes a name holding control characters (a newline, a tab), which would break the
 // table's lines and columns; ordinary names are shown as they are.
 func quoteOdd(s string) string {
-	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+	if !utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0 {
 		return strconv.Quote(s)
 	}
 	return s

@@ -97,6 +97,7 @@ func runMount(c *cli.Context) error {
 			log.Warn("mount busy: detaching it lazily and exiting", "reason", err.Error())
 			if err := fs.Detach(mountpoint); err != nil {
 				log.Error("lazy unmount failed", "reason", err.Error())
+				os.Exit(1)
 			}
 			log.Info("unmounted", "mountpoint", mountpoint, "lazily", true)
 			os.Exit(0)

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
-	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -175,7 +173,7 @@ func (s staticKeys) String() string              { return "test keys" }
 func TestBinlogFileReads(t *testing.T) {
 	master := bytes.Repeat([]byte{0x5a}, 32)
 	keys := staticKeys{"MySQLReplicationKey_test_1": master}
-	plain := append([]byte{0xfe, 0x62, 0x69, 0x6e}, randomBytes(3<<20+999, 5)...)
+	plain := append([]byte{0xfe, 0x62, 0x69, 0x6e}, tests.RandomBytes(3<<20+999, 5)...)
 	path := filepath.Join(t.TempDir(), "binlog.000001")
 	out, err := os.Create(path)
 	if err != nil {
@@ -195,7 +193,7 @@ func TestBinlogFileReads(t *testing.T) {
 	defer f.Close()
 	for _, size := range []int{1 << 20, 64<<10 + 3, 4096} {
 		for off := int64(0); off < int64(len(plain)); off += int64(size) - 1 {
-			readAtChecked(t, f, plain, off, size)
+			tests.ReadAtChecked(t, f, plain, off, size)
 		}
 	}
 
@@ -217,7 +215,7 @@ func TestBinlogFileReads(t *testing.T) {
 func TestClosedBinlogNeverServesAnotherFile(t *testing.T) {
 	master := bytes.Repeat([]byte{0x5a}, 32)
 	keys := staticKeys{"MySQLReplicationKey_test_1": master}
-	plain := append([]byte{0xfe, 0x62, 0x69, 0x6e}, randomBytes(8<<20, 7)...)
+	plain := append([]byte{0xfe, 0x62, 0x69, 0x6e}, tests.RandomBytes(8<<20, 7)...)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "binlog.000001")
 	out, err := os.Create(path)
@@ -231,7 +229,7 @@ func TestClosedBinlogNeverServesAnotherFile(t *testing.T) {
 	w.Write(plain)
 	out.Close()
 	other := filepath.Join(dir, "other")
-	if err := os.WriteFile(other, randomBytes(9<<20, 8), 0o600); err != nil {
+	if err := os.WriteFile(other, tests.RandomBytes(9<<20, 8), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -240,7 +238,7 @@ func TestClosedBinlogNeverServesAnotherFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := make([]byte, 1<<20)
-	readAtChecked(t, f, plain, 3<<20, len(p)) // maps a view
+	tests.ReadAtChecked(t, f, plain, 3<<20, len(p)) // maps a view
 	f.Close()
 	reuse, err := os.Open(other) // likely takes the closed descriptor's number
 	if err != nil {
@@ -251,30 +249,5 @@ func TestClosedBinlogNeverServesAnotherFile(t *testing.T) {
 		if n, err := f.ReadAt(p, off); !errors.Is(err, crypto.ErrClosed) {
 			t.Fatalf("read of a closed reader at %d: %d bytes, %v; want ErrClosed", off, n, err)
 		}
-	}
-}
-
-// randomBytes returns n bytes from a generator seeded with seed.
-func randomBytes(n int, seed uint64) []byte {
-	b := make([]byte, n)
-	rng := rand.New(rand.NewPCG(seed, 0))
-	for i := range b {
-		b[i] = byte(rng.Uint32())
-	}
-	return b
-}
-
-// readAtChecked reads through a and compares with want, io.EOF included.
-func readAtChecked(t *testing.T, a io.ReaderAt, want []byte, off int64, size int) {
-	t.Helper()
-	p := make([]byte, size)
-	n, err := a.ReadAt(p, off)
-	want = want[min(off, int64(len(want))):]
-	wantN := min(size, len(want))
-	if n != wantN || !bytes.Equal(p[:n], want[:n]) {
-		t.Fatalf("read of %d at %d: %d bytes, want %d", size, off, n, wantN)
-	}
-	if wantEOF := wantN < size; wantEOF != (err == io.EOF) || (!wantEOF && err != nil) {
-		t.Fatalf("read of %d at %d: error %v", size, off, err)
 	}
 }

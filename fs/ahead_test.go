@@ -3,38 +3,14 @@ package fs
 import (
 	"bytes"
 	"errors"
+	"github.com/mysqllogfs/mysqllogfs/tests"
 	"io"
-	"math/rand/v2"
 	"sync"
 	"testing"
 )
 
-func randomBytes(n int, seed uint64) []byte {
-	b := make([]byte, n)
-	rng := rand.New(rand.NewPCG(seed, 0))
-	for i := range b {
-		b[i] = byte(rng.Uint32())
-	}
-	return b
-}
-
-// readAtChecked reads through a and compares with want, io.EOF included.
-func readAtChecked(t *testing.T, a io.ReaderAt, want []byte, off int64, size int) {
-	t.Helper()
-	p := make([]byte, size)
-	n, err := a.ReadAt(p, off)
-	want = want[min(off, int64(len(want))):]
-	wantN := min(size, len(want))
-	if n != wantN || !bytes.Equal(p[:n], want[:n]) {
-		t.Fatalf("read of %d at %d: %d bytes, want %d", size, off, n, wantN)
-	}
-	if wantEOF := wantN < size; wantEOF != (err == io.EOF) || (!wantEOF && err != nil) {
-		t.Fatalf("read of %d at %d: error %v", size, off, err)
-	}
-}
-
 func TestAheadSequentialAndRandomReads(t *testing.T) {
-	data := randomBytes(5<<20+12345, 1)
+	data := tests.RandomBytes(5<<20+12345, 1)
 	for _, direct := range []bool{false, true} {
 		for _, size := range []int{4096, 128 << 10, 1 << 20, 1<<20 + 1, 3 << 20} {
 			sequentialAndRandomReads(t, newReadAhead(bytes.NewReader(data), direct), data, size)
@@ -46,11 +22,11 @@ func TestAheadSequentialAndRandomReads(t *testing.T) {
 func sequentialAndRandomReads(t *testing.T, a *readAhead, data []byte, size int) {
 	t.Helper()
 	for off := int64(0); off < int64(len(data))+int64(size); off += int64(size) {
-		readAtChecked(t, a, data, off, size)
+		tests.ReadAtChecked(t, a, data, off, size)
 	}
 	// Back to the start, a jump, and sequential again from there.
 	for _, off := range []int64{0, 3 << 20, 17, 2<<20 + 5, 2<<20 + 5 + int64(size)} {
-		readAtChecked(t, a, data, off, size)
+		tests.ReadAtChecked(t, a, data, off, size)
 	}
 	a.Close()
 	if out := aheadBuffersOut(); out != 0 {
@@ -65,7 +41,7 @@ func sequentialAndRandomReads(t *testing.T, a *readAhead, data []byte, size int)
 // the caller's own buffer once the budget is spent; a buffer given back is reused, and none
 // stays out after Close.
 func TestAheadDirectReadsLendBuffers(t *testing.T) {
-	data := randomBytes(12<<20, 3)
+	data := tests.RandomBytes(12<<20, 3)
 	a := newReadAhead(bytes.NewReader(data), true)
 	const size = 1 << 20
 	var dones []func()
@@ -105,7 +81,7 @@ func TestAheadDirectReadsLendBuffers(t *testing.T) {
 // The kernel sends a sequential reader's reads two at a time, and they may arrive in either
 // order.
 func TestAheadConcurrentReads(t *testing.T) {
-	data := randomBytes(9<<20+777, 2)
+	data := tests.RandomBytes(9<<20+777, 2)
 	a := newReadAhead(bytes.NewReader(data), false)
 	defer a.Close()
 	const size = 1 << 20
@@ -143,7 +119,7 @@ func (f failingReader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func TestAheadReportsTheReadersError(t *testing.T) {
-	data := randomBytes(6<<20, 3)
+	data := tests.RandomBytes(6<<20, 3)
 	bad := int64(4<<20 + 100)
 	a := newReadAhead(failingReader{bytes.NewReader(data), bad}, false)
 	defer a.Close()
@@ -164,7 +140,7 @@ func TestAheadReportsTheReadersError(t *testing.T) {
 
 // Streams beyond what the buffer budget serves read directly, and correctly.
 func TestAheadManyStreams(t *testing.T) {
-	data := randomBytes(4<<20, 4)
+	data := tests.RandomBytes(4<<20, 4)
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Add(1)
@@ -195,7 +171,7 @@ func TestAheadManyStreams(t *testing.T) {
 // Read lends prepared bytes instead of copying them; they stay intact until given back, even
 // when the stream moves on and the stretch they came from retires.
 func TestAheadReadLendsPreparedBytes(t *testing.T) {
-	data := randomBytes(7<<20+4321, 6)
+	data := tests.RandomBytes(7<<20+4321, 6)
 	a := newReadAhead(bytes.NewReader(data), false)
 	const size = 1 << 20
 	type reply struct {

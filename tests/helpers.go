@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,5 +111,30 @@ func EventOffsets(b []byte) []int {
 			return offs
 		}
 		offs = append(offs, int(e.Pos))
+	}
+}
+
+// RandomBytes returns n bytes from a generator seeded with seed.
+func RandomBytes(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// ReadAtChecked reads size bytes at off through a and compares them with want, io.EOF included.
+func ReadAtChecked(t testing.TB, a io.ReaderAt, want []byte, off int64, size int) {
+	t.Helper()
+	p := make([]byte, size)
+	n, err := a.ReadAt(p, off)
+	want = want[min(off, int64(len(want))):]
+	wantN := min(size, len(want))
+	if n != wantN || !bytes.Equal(p[:n], want[:n]) {
+		t.Fatalf("read of %d at %d: %d bytes, want %d", size, off, n, wantN)
+	}
+	if wantEOF := wantN < size; wantEOF != (err == io.EOF) || (!wantEOF && err != nil) {
+		t.Fatalf("read of %d at %d: error %v", size, off, err)
 	}
 }

@@ -37,6 +37,16 @@ func TestManyEmptyGzipMembers(t *testing.T) {
 	if out, err := exec.Command("grep", "-c", "RECORD_ID", m.path(name)).Output(); err != nil || string(out) != "1\n" {
 		t.Fatalf("grep: %q %v", out, err)
 	}
+	checkMemoryBound(t, m)
+}
+
+// checkMemoryBound fails when the mount's peak RSS passed its 64 MiB bound. A race-enabled
+// build keeps shadow memory of its own, several times the program's: there it says so.
+func checkMemoryBound(t *testing.T, m *mounted) {
+	if raceEnabled {
+		t.Log("the race detector's memory hides the mount's own: its bound is checked without -race")
+		return
+	}
 	if rss := peakRSSKiB(t, m.cmd.Process.Pid); rss > 64<<10 {
 		t.Fatalf("the mount's peak RSS is %d KiB, over its 64 MiB bound", rss)
 	}
@@ -57,7 +67,7 @@ func peakRSSKiB(t *testing.T, pid int) int64 {
 	return kib
 }
 
-// An encrypted audit log of 100,000 Salted__ containers, each holding a gzip member of two
+// An encrypted audit log of 30,000 Salted__ containers, each holding a gzip member of two
 // bytes: cat and the mount give every byte, and the mount keeps within its memory bound.
 // Before, each container kept its own key schedule, and 300,000 of them took the mount from
 // 10 MB to 557 MB.
@@ -66,14 +76,14 @@ func TestManyContainers(t *testing.T) {
 	member := gzipMembers(t, []byte("x\n"))
 	var file bytes.Buffer
 	pw := crypto.AuditPassword{Password: []byte("audit-pw")}
-	for range 100_000 {
+	for range 30_000 {
 		w, _ := crypto.NewAuditWriter(&file, pw, false)
 		w.Write(member)
 		w.Close()
 	}
 	name := "audit.20240112T000000.log"
 	os.WriteFile(filepath.Join(d.dir, name+".gz.20240101T000000-1.enc"), file.Bytes(), 0o640)
-	want := bytes.Repeat([]byte("x\n"), 100_000)
+	want := bytes.Repeat([]byte("x\n"), 30_000)
 
 	r := mysqllogfs(t, nil, "cat", "--keyring", d.keyring, filepath.Join(d.dir, name+".gz.20240101T000000-1.enc"))
 	if r.code != 0 || !bytes.Equal(r.stdout, want) {
@@ -84,7 +94,5 @@ func TestManyContainers(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("through the mount: %d bytes, %v", len(got), err)
 	}
-	if rss := peakRSSKiB(t, m.cmd.Process.Pid); rss > 64<<10 {
-		t.Fatalf("the mount's peak RSS is %d KiB, over its 64 MiB bound", rss)
-	}
+	checkMemoryBound(t, m)
 }

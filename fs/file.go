@@ -97,7 +97,7 @@ func (f *fileNode) servable(ctx context.Context) (*opened, syscall.Errno) {
 	}
 	err := o.err
 	if err == nil {
-		if _, err = f.view.prove(ctx, o); err != nil {
+		if err = f.view.prove(ctx, o); err != nil {
 			f.view.log.Warn("cannot prove size", "file", o.path, "status", crypto.Status(err), "reason", err.Error())
 		} else if f.told.Load() && f.shown.Load() != o.reader.Size() {
 			// The kernel was given another size (an estimate, or an older version's, proven

@@ -93,28 +93,18 @@ func (v *view) plainSize(path string, st *syscall.Stat_t) int64 {
 // prove makes the reader's size exact before anything is served under it: a compressed log
 // whose size came from its gzip trailer (which holds it modulo 4 GiB, and for the last member
 // only) is decoded to its end once, which also builds its index for the reads that follow.
-// It reports whether the size changed from the one the kernel was given.
-func (v *view) prove(ctx context.Context, o *opened) (changed bool, err error) {
+func (v *view) prove(ctx context.Context, o *opened) error {
 	if o.reader.SizeExact() {
-		return false, nil
+		return nil
 	}
-	shown := v.shownSize(o)
-	start := time.Now()
+	estimate, start := o.reader.Size(), time.Now()
 	if err := o.reader.Measure(ctx); err != nil {
-		return false, err
+		return err
 	}
 	size := o.reader.Size()
 	v.sizes.put(o.path, o.stamp, size, true, true)
-	v.log.Debug("size proven", "file", o.path, "size", size, "estimate", shown, "took", time.Since(start).Round(time.Millisecond))
-	return size != shown, nil
-}
-
-// shownSize is the size the kernel was given for this version of the file.
-func (v *view) shownSize(o *opened) int64 {
-	if size, known, _ := v.sizes.get(o.path, o.stamp); known {
-		return size
-	}
-	return o.size(o.stamp.size)
+	v.log.Debug("size proven", "file", o.path, "size", size, "estimate", estimate, "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // proveAll proves, one file at a time, the sizes of the compressed logs of the source that
@@ -145,7 +135,7 @@ func (v *view) proveAll(ctx context.Context) {
 			v.sizes.put(path, o.stamp, o.reader.Size(), true, o.reader.Compressed)
 			return nil
 		}
-		if _, err := v.prove(ctx, o); err != nil {
+		if err := v.prove(ctx, o); err != nil {
 			if ctx.Err() != nil {
 				return filepath.SkipAll
 			}

@@ -61,6 +61,7 @@ var rows = []row{
 	{"P6", mountMemory},
 	{"A1", vectorAESEndToEnd},
 	{"I1", ownInflaterEndToEnd},
+	{"X1", pathologicalShapes},
 }
 
 // build is a mysqllogfs binary and the environment it runs in: the rows A1-A4 and I1-I2 set

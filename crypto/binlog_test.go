@@ -174,17 +174,7 @@ func TestBinlogFileReads(t *testing.T) {
 	master := bytes.Repeat([]byte{0x5a}, 32)
 	keys := staticKeys{"MySQLReplicationKey_test_1": master}
 	plain := append([]byte{0xfe, 0x62, 0x69, 0x6e}, tests.RandomBytes(3<<20+999, 5)...)
-	path := filepath.Join(t.TempDir(), "binlog.000001")
-	out, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := crypto.NewBinlogWriter(out, "MySQLReplicationKey_test_1", master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(plain)
-	out.Close()
+	path := writeBinlog(t, t.TempDir(), plain, master)
 
 	f, err := crypto.OpenFile(path, keys, crypto.Options{})
 	if err != nil {
@@ -217,17 +207,7 @@ func TestClosedBinlogNeverServesAnotherFile(t *testing.T) {
 	keys := staticKeys{"MySQLReplicationKey_test_1": master}
 	plain := append([]byte{0xfe, 0x62, 0x69, 0x6e}, tests.RandomBytes(8<<20, 7)...)
 	dir := t.TempDir()
-	path := filepath.Join(dir, "binlog.000001")
-	out, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := crypto.NewBinlogWriter(out, "MySQLReplicationKey_test_1", master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(plain)
-	out.Close()
+	path := writeBinlog(t, dir, plain, master)
 	other := filepath.Join(dir, "other")
 	if err := os.WriteFile(other, tests.RandomBytes(9<<20, 8), 0o600); err != nil {
 		t.Fatal(err)
@@ -250,4 +230,24 @@ func TestClosedBinlogNeverServesAnotherFile(t *testing.T) {
 			t.Fatalf("read of a closed reader at %d: %d bytes, %v; want ErrClosed", off, n, err)
 		}
 	}
+}
+
+// writeBinlog writes plain encrypted under master (key ID MySQLReplicationKey_test_1) as
+// dir/binlog.000001 and returns its path.
+func writeBinlog(t *testing.T, dir string, plain, master []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, "binlog.000001")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	w, err := crypto.NewBinlogWriter(out, "MySQLReplicationKey_test_1", master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(plain); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

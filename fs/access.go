@@ -75,20 +75,24 @@ func accessAs(caller *fuse.Caller, path string, mode uint32) error {
 		return err
 	}
 	processGroups() // before this thread's change
-	runtime.LockOSThread()
-	// Raw system calls change this thread's credentials only; the runtime's wrappers would
-	// change every thread's.
-	if err := setThreadIdentity(int(caller.Uid), int(caller.Gid), groups); err != nil {
+	// On a goroutine of its own: should the identity fail to come back, the goroutine ends
+	// still locked to its thread, and the runtime ends the thread with it, so that no other
+	// request ever runs with the caller's credentials.
+	result := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Raw system calls change this thread's credentials only; the runtime's wrappers
+		// would change every thread's.
+		err := setThreadIdentity(int(caller.Uid), int(caller.Gid), groups)
+		if err == nil {
+			err = unix.Faccessat2(unix.AT_FDCWD, path, mode, unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW)
+		}
 		if restoreThreadIdentity() == nil {
 			runtime.UnlockOSThread()
-		} // else the thread stays locked, and ends with this goroutine
-		return err
-	}
-	err = unix.Faccessat2(unix.AT_FDCWD, path, mode, unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW)
-	if restoreThreadIdentity() == nil {
-		runtime.UnlockOSThread()
-	}
-	return err
+		}
+		result <- err
+	}()
+	return <-result
 }
 
 func setThreadIdentity(uid, gid int, groups []uint32) error {

@@ -68,7 +68,7 @@ func (s *sizes) put(path string, version stamp, size int64, exact, proven bool) 
 
 // proven is the size of this version proven before, by this mount or an earlier one; 0 if none.
 func (s *sizes) proven(path string, version stamp) int64 {
-	if size, _, exact := s.get(path, version); exact && crypto.SizeNeedsProof(filepath.Base(path)) {
+	if size, _, exact := s.get(path, version); exact {
 		return size
 	}
 	return 0

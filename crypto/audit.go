@@ -11,8 +11,6 @@ import (
 	"github.com/mysqllogfs/mysqllogfs/crypto/aesmode"
 	"io"
 	"regexp"
-	"sort"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto/inflate"
@@ -176,75 +174,11 @@ func (p AuditPassword) cipher(salt []byte) (*aesmode.CBC, []byte, error) {
 	return c, iv, err
 }
 
-// segment is one "Salted__" container of a file.
-type segment struct {
-	start    int64 // file offset of "Salted__"
-	ctEnd    int64 // file offset past its last whole cipher block
-	plainOff int64 // where its plaintext starts in the file's joined plaintext
-	plainLen int64
-	salt     [openssl.SaltSize]byte // its key and IV are derived from it when a read needs them
-}
-
-func (s *segment) ctStart() int64 { return s.start + openssl.HeaderSize }
-
-// cbcReader serves the joined plaintext of a file's containers. Block i of a container needs
-// only cipher blocks i-1 and i, so any offset is read without decrypting what comes before.
-type cbcReader struct {
-	src        io.ReaderAt
-	segs       []segment
-	size       int64
-	unfinished bool // the last container has no valid final padding block (yet)
-	pw         AuditPassword
-
-	mu      sync.Mutex
-	ciphers map[[openssl.SaltSize]byte]containerCipher // a few, whatever the containers' count
-}
-
-// containerCipher is the AES key schedule and IV of one container.
-type containerCipher struct {
-	cbc *aesmode.CBC
-	iv  [aes.BlockSize]byte
-}
-
-// maxContainerCiphers bounds the key schedules a reader keeps: a file of 300,000 containers
-// must not hold 300,000 of them.
-const maxContainerCiphers = 16
-
-// cipherOf derives, or finds, the cipher of a container.
-func (r *cbcReader) cipherOf(seg *segment) (containerCipher, error) {
-	r.mu.Lock()
-	c, ok := r.ciphers[seg.salt]
-	r.mu.Unlock()
-	if ok {
-		return c, nil
-	}
-	cbc, iv, err := r.pw.cipher(seg.salt[:])
-	if err != nil {
-		return containerCipher{}, err
-	}
-	c = containerCipher{cbc, [aes.BlockSize]byte(iv)}
-	r.mu.Lock()
-	if r.ciphers == nil || len(r.ciphers) >= maxContainerCiphers {
-		r.ciphers = map[[openssl.SaltSize]byte]containerCipher{}
-	}
-	r.ciphers[seg.salt] = c
-	r.mu.Unlock()
-	return c, nil
-}
-
-// cbcScanChunk is how much ciphertext segment discovery reads at a time.
-const cbcScanChunk = 1 << 20
-
-// scanBuffers hold ciphertext only, so they go back to the pool uncleared. Allocating one per
-// open, as before, made the first listing of 1,000 audit logs spend a fifth of the mount's CPU
-// in large allocations and clearing them (P5).
-var scanBuffers = sync.Pool{New: func() any { b := make([]byte, cbcScanChunk+len(openssl.Magic)); return &b }}
-
 // openAuditCBC opens the containers of an encrypted audit log. compressed comes back true when
 // the plaintext is a gzip stream, whatever the name said.
 func openAuditCBC(src io.ReaderAt, size int64, pw AuditPassword, acceptUnfinished bool) (r *cbcReader, compressed bool, err error) {
 	r = &cbcReader{src: src, pw: pw}
-	first, err := r.newSegment(0)
+	first, err := r.newSegment(src, 0)
 	if err != nil {
 		return nil, false, err
 	}
@@ -252,23 +186,26 @@ func openAuditCBC(src io.ReaderAt, size int64, pw AuditPassword, acceptUnfinishe
 		if !acceptUnfinished {
 			return nil, false, fmt.Errorf("%w: %d bytes, too short for one cipher block after the Salted__ header", ErrCorrupt, size)
 		}
-		r.segs, r.unfinished = []segment{*first}, true
+		first.ctEnd = first.ctStart()
+		r.add(first)
+		r.ctEnd, r.unfinished = first.ctEnd, true
 		return r, false, nil
 	}
 	if compressed, err = r.checkAuditStart(first); err != nil {
 		if errors.Is(err, ErrWrongKey) && (size-first.ctStart())%aes.BlockSize == 0 {
-			if pad, padErr := r.paddingBefore(first, size); padErr == nil && pad >= 2 { // 1 in 65,536 by chance
+			if pad, padErr := r.paddingBefore(src, first, size); padErr == nil && pad >= 2 { // 1 in 65,536 by chance
 				// The key turns the last block into valid padding: it is right, the data not.
 				return nil, false, fmt.Errorf("%w: the password decrypts the file (its last block is valid padding), but the plaintext starts as neither gzip nor XML or JSON text", ErrCorrupt)
 			}
 		}
 		return nil, false, err
 	}
-	if err := r.findSegments(first, size); err != nil {
+	last, err := r.scan(src, first, size, r.add)
+	if err != nil {
 		return nil, false, err
 	}
-	last := &r.segs[len(r.segs)-1]
-	pad, padErr := r.paddingBefore(last, last.ctEnd)
+	last.ctEnd = last.ctStart() + (size-last.ctStart())/aes.BlockSize*aes.BlockSize
+	pad, padErr := r.paddingBefore(src, last, last.ctEnd)
 	if padErr != nil || last.ctEnd != size {
 		if !acceptUnfinished {
 			return nil, false, fmt.Errorf("%w: the last cipher block has no valid PKCS#7 padding (the file is truncated or damaged, or the server is still writing it)", ErrCorrupt)
@@ -276,28 +213,9 @@ func openAuditCBC(src io.ReaderAt, size int64, pw AuditPassword, acceptUnfinishe
 		pad, r.unfinished = 0, true
 	}
 	last.plainLen = last.ctEnd - last.ctStart() - int64(pad)
-	r.size = last.plainOff + last.plainLen
+	r.add(last)
+	r.ctEnd, r.size = last.ctEnd, last.plainOff+last.plainLen
 	return r, compressed, nil
-}
-
-// newSegment reads the salt of the container at off and derives its key.
-func (r *cbcReader) newSegment(off int64) (*segment, error) {
-	var header [openssl.HeaderSize]byte
-	if n, err := r.src.ReadAt(header[:], off); n < len(header) {
-		if isIOError(err) {
-			return nil, readError(err, "reading the container header at byte %d", off)
-		}
-		return nil, fmt.Errorf("%w: the container at byte %d has %d bytes, too few for the Salted__ header", ErrCorrupt, off, n)
-	}
-	salt, ok := openssl.Salt(header[:])
-	if !ok {
-		return nil, fmt.Errorf("%w: no OpenSSL Salted__ header at byte %d", ErrCorrupt, off)
-	}
-	seg := &segment{start: off, salt: [openssl.SaltSize]byte(salt)}
-	if _, err := r.cipherOf(seg); err != nil {
-		return nil, err
-	}
-	return seg, nil
 }
 
 // checkAuditStart decrypts the first block: a right key gives the start of a gzip stream, or
@@ -336,132 +254,4 @@ func looksLikeLogText(b []byte) bool {
 		b = b[n:]
 	}
 	return true
-}
-
-// findSegments walks the file for further "Salted__" containers. A new one starts at a
-// 16-byte boundary where the block before it ends in valid padding; a chance match inside
-// ciphertext would need both.
-func (r *cbcReader) findSegments(first *segment, size int64) error {
-	cur := first
-	bp := scanBuffers.Get().(*[]byte)
-	defer scanBuffers.Put(bp)
-	buf := *bp
-	for off := cur.ctStart(); off < size; off += cbcScanChunk {
-		n, err := r.src.ReadAt(buf, off)
-		if err != nil && err != io.EOF {
-			return readError(err, "reading at byte %d", off)
-		}
-		for i := 0; ; {
-			j := bytes.Index(buf[i:n], []byte(openssl.Magic))
-			if j < 0 || i+j >= cbcScanChunk {
-				break
-			}
-			at := off + int64(i+j)
-			i += j + 1
-			if at%aes.BlockSize != 0 || at < cur.ctStart()+aes.BlockSize {
-				continue
-			}
-			pad, err := r.paddingBefore(cur, at)
-			if err != nil {
-				continue
-			}
-			cur.ctEnd, cur.plainLen = at, at-cur.ctStart()-int64(pad)
-			r.segs = append(r.segs, *cur)
-			next, err := r.newSegment(at)
-			if err != nil {
-				return err
-			}
-			next.plainOff = cur.plainOff + cur.plainLen
-			cur = next
-		}
-	}
-	cur.ctEnd = cur.ctStart() + (size-cur.ctStart())/aes.BlockSize*aes.BlockSize
-	r.segs = append(r.segs, *cur)
-	return nil
-}
-
-// paddingBefore decrypts the cipher block that ends at end and returns its padding length.
-func (r *cbcReader) paddingBefore(seg *segment, end int64) (int, error) {
-	if end < seg.ctStart()+aes.BlockSize {
-		return 0, openssl.ErrBadPadding
-	}
-	c, err := r.cipherOf(seg)
-	if err != nil {
-		return 0, err
-	}
-	iv := c.iv
-	from := end - aes.BlockSize
-	if from > seg.ctStart() {
-		from -= aes.BlockSize
-	}
-	ct := make([]byte, end-from)
-	if _, err := r.src.ReadAt(ct, from); err != nil {
-		return 0, err
-	}
-	if len(ct) > aes.BlockSize {
-		iv, ct = [aes.BlockSize]byte(ct), ct[aes.BlockSize:]
-	}
-	c.cbc.Decrypt(ct, ct, iv)
-	return openssl.PaddingLen(ct, aes.BlockSize)
-}
-
-func (r *cbcReader) Size() int64 { return r.size }
-
-// Unfinished: the last container has no valid final padding block (yet).
-func (r *cbcReader) Unfinished() bool { return r.unfinished }
-
-// cbcMaxRun bounds the ciphertext one step of ReadAt reads, and so its buffer.
-const cbcMaxRun = 1 << 20
-
-var cbcBuffers = sync.Pool{New: func() any { b := make([]byte, cbcMaxRun+2*aes.BlockSize); return &b }}
-
-func (r *cbcReader) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("negative offset %d", off)
-	}
-	n := 0
-	for n < len(p) && off < r.size {
-		k, err := r.readRun(p[n:min(len(p), n+cbcMaxRun)], off)
-		n += k
-		off += int64(k)
-		if err != nil {
-			return n, err
-		}
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-// readRun fills p from one container, starting at plaintext offset off.
-func (r *cbcReader) readRun(p []byte, off int64) (int, error) {
-	i := sort.Search(len(r.segs), func(i int) bool { return r.segs[i].plainOff+r.segs[i].plainLen > off }) // first segment ending after off
-	seg := &r.segs[i]
-	rel := off - seg.plainOff
-	end := min(seg.plainLen, rel+int64(len(p)))
-	firstBlock := rel / aes.BlockSize
-	lastBlock := (end + aes.BlockSize - 1) / aes.BlockSize
-	from := seg.ctStart() + firstBlock*aes.BlockSize
-	c, err := r.cipherOf(seg)
-	if err != nil {
-		return 0, err
-	}
-	iv := c.iv
-	if firstBlock > 0 {
-		from -= aes.BlockSize
-	}
-	bp := cbcBuffers.Get().(*[]byte)
-	defer cbcBuffers.Put(bp)
-	ct := (*bp)[:seg.ctStart()+lastBlock*aes.BlockSize-from]
-	if _, err := r.src.ReadAt(ct, from); err != nil {
-		return 0, readError(err, "reading cipher blocks at byte %d", from)
-	}
-	if firstBlock > 0 {
-		iv, ct = [aes.BlockSize]byte(ct), ct[aes.BlockSize:]
-	}
-	c.cbc.Decrypt(ct, ct, iv)
-	n := copy(p, ct[rel%aes.BlockSize:end-firstBlock*aes.BlockSize])
-	clear(ct) // pooled buffers keep no plaintext between reads
-	return n, nil
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
+	"github.com/mysqllogfs/mysqllogfs/tests"
 	"github.com/mysqllogfs/mysqllogfs/tests/sample"
 )
 
@@ -398,5 +399,42 @@ func TestRewrittenLogDoesNotContinueTheIndex(t *testing.T) {
 		if n, err := v2.ReadAt(buf, off); err != nil || !bytes.Equal(buf[:n], plain[off:off+int64(n)]) {
 			t.Fatalf("read at %d of the rewritten log: %d bytes, %v; want its own plaintext", off, n, err)
 		}
+	}
+}
+
+// Containers of every length mixed: runs of tiny ones (the index keeps one entry per 64 KiB
+// of them and finds each again by a scan), empty ones, and long ones between. Every byte reads
+// back at any offset, in any order, and sequentially.
+func TestAuditManyContainersOfMixedLengths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	var file, want []byte
+	add := func(p []byte) {
+		file = append(file, encryptAudit(t, p, false)...)
+		want = append(want, p...)
+	}
+	add(auditPlaintext(t, sample.AuditXML, 1000, 1)) // the start must look like a log
+	for len(file) < 3<<20 {
+		switch k := rng.IntN(1000); {
+		case k < 3:
+			add(tests.RandomBytes(100<<10+rng.IntN(300<<10), rng.Uint64()))
+		case k < 100:
+			add(nil)
+		default:
+			add(tests.RandomBytes(1+rng.IntN(40), rng.Uint64()))
+		}
+	}
+	r, err := openBytes(t, auditName, file, staticKeys{auditKeyID: []byte(auditSecret)}, crypto.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Size() != int64(len(want)) {
+		t.Fatalf("size %d, want %d", r.Size(), len(want))
+	}
+	if got := readAll(t, r); !bytes.Equal(got, want) {
+		t.Fatalf("sequential read: %d bytes differ from the %d written", len(got), len(want))
+	}
+	for range 2000 {
+		off := rng.Int64N(int64(len(want)))
+		tests.ReadAtChecked(t, r, want, off, 1+rng.IntN(200<<10))
 	}
 }

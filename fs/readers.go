@@ -49,9 +49,10 @@ type readers struct {
 	log    *slog.Logger
 	proven func(path string, version stamp) int64 // a size proven before, or 0
 
-	mu    sync.Mutex
-	byKey map[string]*opened
-	order []string // least recently used first
+	mu      sync.Mutex
+	byKey   map[string]*opened
+	opening map[string]*pendingOpen
+	order   []string // least recently used first
 }
 
 const (
@@ -60,29 +61,45 @@ const (
 )
 
 func newReaders(keys keysrc.Source, log *slog.Logger, proven func(string, stamp) int64) *readers {
-	return &readers{keys: keys, log: log, proven: proven, byKey: map[string]*opened{}}
+	return &readers{keys: keys, log: log, proven: proven, byKey: map[string]*opened{}, opening: map[string]*pendingOpen{}}
 }
 
 // get returns the reader for this version of the file, opening it if needed. The caller
-// holds a reference until it calls put.
+// holds a reference until it calls put. Callers that want a file another caller is opening
+// wait for that open rather than make a second reader of their own.
 func (c *readers) get(path string, st *syscall.Stat_t) *opened {
 	s := stampOf(st)
 	c.mu.Lock()
-	if o, ok := c.byKey[path]; ok && o.stamp == s && (o.err == nil || time.Since(o.when) < retryFailedIn) {
-		o.refs++
-		c.touch(path)
+	for {
+		if o, ok := c.byKey[path]; ok && o.stamp == s && (o.err == nil || time.Since(o.when) < retryFailedIn) {
+			o.refs++
+			c.touch(path)
+			c.mu.Unlock()
+			return o
+		}
+		p, busy := c.opening[path]
+		if !busy || p.stamp != s {
+			break
+		}
 		c.mu.Unlock()
-		return o
+		<-p.done
+		c.mu.Lock()
 	}
 	var previous *crypto.Reader // the same file before it grew: its index is continued
 	if o, ok := c.byKey[path]; ok && o.err == nil && o.stamp.ino == s.ino && o.stamp.size <= s.size {
 		previous = o.reader.Reader
 	}
+	p := &pendingOpen{stamp: s, done: make(chan struct{})}
+	c.opening[path] = p
 	c.mu.Unlock()
 
 	o := c.open(path, s, previous)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.opening[path] == p {
+		delete(c.opening, path)
+	}
+	close(p.done)
 	if old, ok := c.byKey[path]; ok {
 		c.release(old)
 	}
@@ -96,6 +113,12 @@ func (c *readers) get(path string, st *syscall.Stat_t) *opened {
 		delete(c.byKey, evict)
 	}
 	return o
+}
+
+// pendingOpen is an open under way, which callers wanting the same version wait for.
+type pendingOpen struct {
+	stamp stamp
+	done  chan struct{}
 }
 
 func (c *readers) open(path string, s stamp, previous *crypto.Reader) *opened {

@@ -115,6 +115,11 @@ func (g *gzipLog) ReadAt(p []byte, off int64) (int, error) {
 	return n, damage(err)
 }
 
+func (g *gzipLog) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	n, err := g.GzipReader.ReadAtContext(ctx, p, off)
+	return n, damage(err)
+}
+
 func (g *gzipLog) Measure(ctx context.Context) error { return damage(g.GzipReader.Measure(ctx)) }
 
 func (g *gzipLog) release() { g.Release() }

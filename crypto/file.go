@@ -35,6 +35,16 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	return f.Reader.ReadAt(p, off)
 }
 
+// ReadAtContext is Reader.ReadAtContext, guarded like ReadAt.
+func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return 0, fmt.Errorf("%s: %w", f.f.Name(), ErrClosed)
+	}
+	return f.Reader.ReadAtContext(ctx, p, off)
+}
+
 // Measure is Reader.Measure, guarded like ReadAt.
 func (f *File) Measure(ctx context.Context) error {
 	f.mu.RLock()

@@ -55,6 +55,11 @@ type (
 	unfinishable interface{ Unfinished() bool }
 	// releasable holds memory or mappings to give back when the file is closed.
 	releasable interface{ release() }
+	// interruptible is a plaintext whose reads can take long for few bytes (a compressed
+	// log): they stop when their context is done.
+	interruptible interface {
+		ReadAtContext(ctx context.Context, p []byte, off int64) (int, error)
+	}
 )
 
 // Options change how Open treats a file.
@@ -101,6 +106,18 @@ func markOf(src io.ReaderAt, size int64) sourceMark {
 
 // ReadAt reads plaintext at off. Errors for bad data wrap ErrCorrupt.
 func (r *Reader) ReadAt(p []byte, off int64) (int, error) { return r.data.ReadAt(p, off) }
+
+// ReadAtContext is ReadAt that stops early with ctx's error when ctx is done: the reader went
+// away. Only the reads that can take long (decoding a compressed log) check it as they go.
+func (r *Reader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	if i, ok := r.data.(interruptible); ok {
+		return i.ReadAtContext(ctx, p, off)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.data.ReadAt(p, off)
+}
 
 // Size is the plaintext size. It is exact except for a compressed log not yet read to its
 // end, where it is an estimate from the gzip trailer: nothing may be served under it before

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"context"
 	"io"
 	"slices"
 	"sync"
@@ -20,8 +21,10 @@ import (
 // goroutine that serves the read, into a buffer lent from the same budget: a worker would only
 // move the work and the plaintext to the other core, and cost more (docs/performance.md).
 type readAhead struct {
-	r      io.ReaderAt
+	r      interruptible
 	direct bool
+	stop   context.CancelFunc // ends the worker's read when the stream closes
+	ctx    context.Context    // the worker's
 
 	mu       sync.Mutex
 	ready    sync.Cond  // a stretch became ready, or the worker stopped
@@ -57,9 +60,27 @@ const (
 	aheadDepth = 4
 )
 
+// interruptible reads stop with the context's error once it is done: a compressed log may
+// decode for seconds without producing a byte, and nobody may be waiting for them any more.
+type interruptible interface {
+	ReadAtContext(ctx context.Context, p []byte, off int64) (int, error)
+}
+
+// uninterruptible adapts a plain io.ReaderAt, whose reads are all short.
+type uninterruptible struct{ io.ReaderAt }
+
+func (u uninterruptible) ReadAtContext(_ context.Context, p []byte, off int64) (int, error) {
+	return u.ReadAt(p, off)
+}
+
 // newReadAhead returns a readAhead reading from r; direct says r costs the same at any offset.
 func newReadAhead(r io.ReaderAt, direct bool) *readAhead {
-	a := &readAhead{r: r, direct: direct}
+	i, ok := r.(interruptible)
+	if !ok {
+		i = uninterruptible{r}
+	}
+	a := &readAhead{r: i, direct: direct}
+	a.ctx, a.stop = context.WithCancel(context.Background())
 	a.ready.L = &a.mu
 	return a
 }
@@ -67,7 +88,7 @@ func newReadAhead(r io.ReaderAt, direct bool) *readAhead {
 // ReadAt reads len(p) bytes at off: from prepared stretches as far as they hold them, the
 // rest from the reader.
 func (a *readAhead) ReadAt(p []byte, off int64) (int, error) {
-	b, done, err := a.Read(p, off)
+	b, done, err := a.Read(context.Background(), p, off)
 	defer done()
 	if len(b) > 0 && &b[0] != &p[0] {
 		copy(p, b)
@@ -77,14 +98,17 @@ func (a *readAhead) ReadAt(p []byte, off int64) (int, error) {
 
 // Read serves a read of len(p) bytes at off without copying where it can: the bytes it
 // returns are either p's own or prepared ones, valid until done is called. Like ReadAt, it
-// returns fewer than len(p) bytes only with an error, io.EOF at the end.
-func (a *readAhead) Read(p []byte, off int64) (b []byte, done func(), err error) {
+// returns fewer than len(p) bytes only with an error, io.EOF at the end; ctx's error when ctx
+// is done (the reading program was interrupted) before the bytes are there.
+func (a *readAhead) Read(ctx context.Context, p []byte, off int64) (b []byte, done func(), err error) {
 	if a.direct {
-		return a.readLent(p, off)
+		return a.readLent(ctx, p, off)
 	}
+	wake := context.AfterFunc(ctx, func() { a.mu.Lock(); a.ready.Broadcast(); a.mu.Unlock() })
+	defer wake()
 	a.mu.Lock()
 	a.follow(off, len(p))
-	if s := a.await(off); s != nil && s.holds(off, len(p)) {
+	if s := a.await(ctx, off); s != nil && s.holds(off, len(p)) {
 		b = s.buf[off-s.off : min(off+int64(len(p)), s.off+int64(s.n))-s.off]
 		s.lent++
 		a.use(s, len(b))
@@ -95,14 +119,17 @@ func (a *readAhead) Read(p []byte, off int64) (b []byte, done func(), err error)
 		}
 		return b, func() { a.giveBack(s) }, err
 	}
-	n := a.copyPrepared(p, off)
+	n := a.copyPrepared(ctx, p, off)
 	if n > 0 {
 		a.work() // the queue has room again
 	}
 	a.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, func() {}, err
+	}
 	if n < len(p) {
 		var k int
-		k, err = a.r.ReadAt(p[n:], off+int64(n))
+		k, err = a.r.ReadAtContext(ctx, p[n:], off+int64(n))
 		n += k
 	}
 	return p[:n], func() {}, err
@@ -111,7 +138,7 @@ func (a *readAhead) Read(p []byte, off int64) (b []byte, done func(), err error)
 // readLent reads into a buffer of the stream or the budget, which the reply is sent from
 // (a huge page: cheaper for the kernel to fill and to pin than the reply buffer of go-fuse),
 // or into p when none is free.
-func (a *readAhead) readLent(p []byte, off int64) ([]byte, func(), error) {
+func (a *readAhead) readLent(ctx context.Context, p []byte, off int64) ([]byte, func(), error) {
 	var buf []byte
 	if len(p) <= aheadSize { // always, for requests the kernel sends
 		a.mu.Lock()
@@ -119,11 +146,11 @@ func (a *readAhead) readLent(p []byte, off int64) ([]byte, func(), error) {
 		a.mu.Unlock()
 	}
 	if buf == nil {
-		n, err := a.r.ReadAt(p, off)
+		n, err := a.r.ReadAtContext(ctx, p, off)
 		return p[:n], func() {}, err
 	}
 	s := &stretch{buf: buf, lent: 1, retired: true}
-	n, err := a.r.ReadAt(buf[:len(p)], off)
+	n, err := a.r.ReadAtContext(ctx, buf[:len(p)], off)
 	return buf[:n], func() { a.giveBack(s) }, err
 }
 
@@ -145,10 +172,10 @@ func (a *readAhead) follow(off int64, n int) {
 	}
 }
 
-// await returns the ready stretch holding off, waiting for one being prepared, or nil.
-// Called with mu held.
-func (a *readAhead) await(off int64) *stretch {
-	for {
+// await returns the ready stretch holding off, waiting for one being prepared, or nil; nil
+// too once ctx is done. Called with mu held.
+func (a *readAhead) await(ctx context.Context, off int64) *stretch {
+	for ctx.Err() == nil {
 		i := a.find(off)
 		switch {
 		case i >= 0 && a.queue[i].ready:
@@ -162,6 +189,7 @@ func (a *readAhead) await(off int64) *stretch {
 			return nil
 		}
 	}
+	return nil
 }
 
 // holds reports whether the stretch has all of a read of n bytes at off, up to the end of the
@@ -172,11 +200,11 @@ func (s *stretch) holds(off int64, n int) bool {
 
 // copyPrepared copies into p what the queue holds from off on and returns how much it
 // copied. Called with mu held.
-func (a *readAhead) copyPrepared(p []byte, off int64) int {
+func (a *readAhead) copyPrepared(ctx context.Context, p []byte, off int64) int {
 	n := 0
 	for n < len(p) {
 		at := off + int64(n)
-		s := a.await(at)
+		s := a.await(ctx, at)
 		if s == nil {
 			break
 		}
@@ -237,7 +265,7 @@ func (a *readAhead) prepare() {
 		a.queue = append(a.queue, s)
 		a.fillFrom += aheadSize
 		a.mu.Unlock()
-		n, err := a.r.ReadAt(buf, s.off) // an error comes again to the direct read past n
+		n, err := a.r.ReadAtContext(a.ctx, buf, s.off) // an error comes again to the direct read past n
 		a.mu.Lock()
 		s.n, s.eof, s.ready = n, err == io.EOF, true
 		if n == 0 {
@@ -316,8 +344,10 @@ func (a *readAhead) giveBackSpare() {
 	a.spare = nil
 }
 
-// Close stops the worker and gives back every buffer no reply uses.
+// Close stops the worker, within 64 KiB of input however far it was from its stretch's end,
+// and gives back every buffer no reply uses.
 func (a *readAhead) Close() {
+	a.stop()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.closed = true

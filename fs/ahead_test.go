@@ -2,11 +2,13 @@ package fs
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"github.com/mysqllogfs/mysqllogfs/tests"
 	"io"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestAheadSequentialAndRandomReads(t *testing.T) {
@@ -48,7 +50,7 @@ func TestAheadDirectReadsLendBuffers(t *testing.T) {
 	lent := 0
 	for i := range 12 {
 		p := make([]byte, size)
-		b, done, err := a.Read(p, int64(i)*size)
+		b, done, err := a.Read(context.Background(), p, int64(i)*size)
 		if err != nil || !bytes.Equal(b, data[i*size:(i+1)*size]) {
 			t.Fatalf("read %d: %d bytes, error %v, or wrong bytes", i, len(b), err)
 		}
@@ -64,7 +66,7 @@ func TestAheadDirectReadsLendBuffers(t *testing.T) {
 		done()
 	}
 	p := make([]byte, size)
-	b, done, _ := a.Read(p, 5)
+	b, done, _ := a.Read(context.Background(), p, 5)
 	if &b[0] == &p[0] || !bytes.Equal(b, data[5:5+size]) {
 		t.Fatalf("a read after the buffers came back was not lent one, or got wrong bytes")
 	}
@@ -183,7 +185,7 @@ func TestAheadReadLendsPreparedBytes(t *testing.T) {
 	lent := 0
 	for off := int64(0); off < int64(len(data)); off += size {
 		p := make([]byte, size)
-		b, done, err := a.Read(p, off)
+		b, done, err := a.Read(context.Background(), p, off)
 		if err != nil && err != io.EOF {
 			t.Fatalf("read at %d: %v", off, err)
 		}
@@ -236,4 +238,62 @@ func freeAheadBuffersHoldPlaintext() bool {
 		}
 	}
 	return false
+}
+
+// stallingReader serves bytes below from at once; a read reaching past it ends only when its
+// context is done, as a decode through millions of empty gzip members nearly does.
+type stallingReader struct {
+	data []byte
+	from int64
+}
+
+func (s stallingReader) ReadAt(p []byte, off int64) (int, error) {
+	return s.ReadAtContext(context.Background(), p, off)
+}
+
+func (s stallingReader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > s.from {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	return copy(p, s.data[off:]), nil
+}
+
+// A read waiting for the worker ends when its reader is interrupted, and Close stops the
+// worker in the middle of its stretch. Before, both waited for the stretch to be done.
+func TestAheadStopsWhenNobodyWaits(t *testing.T) {
+	a := newReadAhead(stallingReader{tests.RandomBytes(4096, 9), 4096}, false)
+	p := make([]byte, 4096)
+	if _, err := a.ReadAt(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error)
+	ctx, interrupt := context.WithCancel(context.Background())
+	go func() {
+		_, done, err := a.Read(ctx, p, 4096) // sequential: waits for the worker's stretch
+		done()
+		ended <- err
+	}()
+	for working := false; !working; time.Sleep(time.Millisecond) {
+		a.mu.Lock()
+		working = a.working
+		a.mu.Unlock()
+	}
+	time.Sleep(50 * time.Millisecond) // the read is waiting for the stretch by now
+	interrupt()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("an interrupted read: %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an interrupted read still waits for the worker after 10 s")
+	}
+	closed := make(chan struct{})
+	go func() { a.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waits for the worker's read after 10 s")
+	}
 }

@@ -141,8 +141,18 @@ var (
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	o, ahead := h.reader(ctx, off+int64(len(dest)))
-	b, done, err := ahead.Read(dest, off)
+	if o.reader.Compressed { // reads that may decode long
+		var unwatch func()
+		ctx, unwatch = h.file.view.callers.watch(ctx)
+		defer unwatch()
+	}
+	b, done, err := ahead.Read(ctx, dest, off)
 	release := func() { done(); h.file.view.readers.put(o) }
+	if errors.Is(err, context.Canceled) {
+		release()
+		h.file.view.log.Debug("read interrupted", "file", o.path, "offset", off)
+		return nil, syscall.EINTR
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		release()
 		h.file.view.log.Warn("read failed", "file", o.path, "offset", off, "status", crypto.Status(err), "reason", err.Error())

@@ -68,7 +68,7 @@ func TestReadHoldsItsReader(t *testing.T) {
 	}
 	defer reuse.Close()
 
-	got, done, err := ahead.Read(make([]byte, 1<<20), 5<<20)
+	got, done, err := ahead.Read(context.Background(), make([]byte, 1<<20), 5<<20)
 	defer done()
 	if err != nil || !bytes.Equal(got, plain[5<<20:6<<20]) {
 		t.Fatalf("the read in flight got %d bytes (right: %v), %v", len(got), bytes.Equal(got, plain[5<<20:6<<20]), err)

@@ -43,6 +43,7 @@ type view struct {
 	inodes     *inoMap
 	allowOther bool     // other users may enter: access checks their credentials (access.go)
 	paths      sync.Map // view inode number -> source path relative to source, as last looked up
+	callers    callerWatch
 	log        *slog.Logger
 }
 

@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
 )
@@ -102,4 +104,68 @@ func TestManyContainers(t *testing.T) {
 		t.Fatalf("through the mount: %d bytes, %v", len(got), err)
 	}
 	checkMemoryBound(t, m)
+}
+
+// A reader killed while the mount decodes a long stretch that gives no bytes (millions of
+// empty gzip members before the first record): the work stops within a fraction of a second.
+// The kernel does not interrupt the readahead reads the dead program caused; the mount
+// notices the caller is gone. Before, it decoded on for as long as the stretch took.
+func TestKilledReaderStopsItsWork(t *testing.T) {
+	members := 2_000_000
+	if raceEnabled {
+		members = 150_000
+	}
+	d := makeLogDir(t)
+	text := []byte("<AUDIT_RECORD NAME=\"Query\"/>\n")
+	name := "audit.20240113T000000.log"
+	os.WriteFile(filepath.Join(d.dir, name+".gz"), append(bytes.Repeat(emptyMember, members), gzipMembers(t, text)...), 0o640)
+	m := mount(t, d.dir, "--keyring", d.keyring, "--no-size-cache", "--log-level", "debug")
+	pid := m.cmd.Process.Pid
+	waitIdle := func(what string) {
+		for deadline := time.Now().Add(5 * time.Minute); cpuTicksIn(t, pid, 500*time.Millisecond) > 5; {
+			if time.Now().After(deadline) {
+				t.Fatalf("the mount is still busy 5 minutes after %s", what)
+			}
+		}
+	}
+	waitIdle("mounting") // the background pass proves the size, decoding the file once
+
+	cat := exec.Command("cat", m.path(name))
+	if err := cat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if busy := cpuTicksIn(t, pid, 300*time.Millisecond); busy < 10 {
+		t.Fatalf("the mount used %d ticks of CPU while cat read: the read is not decoding", busy)
+	}
+	cat.Process.Kill()
+	cat.Wait()
+	time.Sleep(time.Second)
+	if busy := cpuTicksIn(t, pid, 2*time.Second); busy > 30 {
+		t.Fatalf("the mount used %d ticks of CPU in the 2 s after its reader was killed, from 1 s on", busy)
+	}
+	if !strings.Contains(m.logs.String(), "read interrupted") {
+		t.Errorf("the log does not say a read was interrupted:\n%s", m.logs)
+	}
+	got, err := os.ReadFile(m.path(name)) // and the file still reads
+	if err != nil || !bytes.Equal(got, text) {
+		t.Fatalf("read after: %q, %v", got, err)
+	}
+}
+
+// cpuTicksIn is the CPU time, in clock ticks, process pid uses within the next d.
+func cpuTicksIn(t *testing.T, pid int, d time.Duration) int64 {
+	ticks := func() int64 {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		var user, system int64
+		fmt.Sscan(fields[11], &user) // utime and stime, fields 14 and 15 of proc(5)
+		fmt.Sscan(fields[12], &system)
+		return user + system
+	}
+	before := ticks()
+	time.Sleep(d)
+	return ticks() - before
 }

@@ -46,10 +46,12 @@ type GzipReader struct {
 var ErrBadData = errors.New("bad gzip data")
 
 // isIOError reports whether err came from reading the source, not from what its bytes say.
+// A read stopped because its reader went away counts as one too.
 func isIOError(err error) bool {
 	var errno syscall.Errno
 	var pathErr *fs.PathError
-	return errors.As(err, &errno) || errors.As(err, &pathErr) || errors.Is(err, fs.ErrClosed)
+	return errors.As(err, &errno) || errors.As(err, &pathErr) || errors.Is(err, fs.ErrClosed) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // checkpoint is a place decoding can resume: the start of a member (at its gzip header), or
@@ -192,6 +194,12 @@ func (g *GzipReader) SizeExact() bool {
 }
 
 func (g *GzipReader) ReadAt(p []byte, off int64) (int, error) {
+	return g.ReadAtContext(context.Background(), p, off)
+}
+
+// ReadAtContext is ReadAt that stops with ctx's error when ctx is done, within 64 KiB of
+// compressed input however little plaintext that makes.
+func (g *GzipReader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("negative offset %d", off)
 	}
@@ -221,7 +229,9 @@ func (g *GzipReader) ReadAt(p []byte, off int64) (int, error) {
 	g.busy[c] = span{off, off + int64(len(p))}
 	g.mu.Unlock()
 
+	c.cr.ctx = ctx
 	n, err := c.readAt(p, off)
+	c.cr.ctx = nil
 	g.giveBack(c, err)
 	if err == nil && clipped {
 		err = io.EOF
@@ -288,6 +298,7 @@ func (g *GzipReader) Measure(ctx context.Context) error {
 	}
 	c := g.newCursor(g.points[len(g.points)-1])
 	g.mu.Unlock()
+	c.cr.ctx = ctx // a stream of members that decode to nothing must stop too
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -455,7 +466,11 @@ func (g *GzipReader) newCursor(cp checkpoint) *gzCursor {
 }
 
 func (c *gzCursor) reposition(coff int64) {
-	c.cr = &countingReader{r: io.NewSectionReader(c.g.src, coff, c.g.srcSize-coff), base: coff}
+	var ctx context.Context
+	if c.cr != nil {
+		ctx = c.cr.ctx
+	}
+	c.cr = &countingReader{r: io.NewSectionReader(c.g.src, coff, c.g.srcSize-coff), base: coff, ctx: ctx}
 	c.br = bufio.NewReaderSize(c.cr, gzipReadBuffer)
 }
 
@@ -557,6 +572,9 @@ func (c *gzCursor) startMember() error {
 func (c *gzCursor) endMember() error {
 	var trailer [gzipTrailerLength]byte
 	if _, err := io.ReadFull(c.br, trailer[:]); err != nil {
+		if isIOError(err) {
+			return fmt.Errorf("gzip trailer at compressed byte %d: %w", c.compressedPos(), err)
+		}
 		if c.g.acceptUnfinished {
 			c.g.finish(c.pos, true)
 			return io.EOF
@@ -633,9 +651,15 @@ type countingReader struct {
 	r    io.Reader
 	base int64
 	n    int64
+	ctx  context.Context // the read being served, checked at each refill; nil for none
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if c.ctx != nil {
+		if err := c.ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err

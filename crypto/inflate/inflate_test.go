@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 
 	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/mysqllogfs/mysqllogfs/tests/sample"
 )
@@ -241,5 +243,62 @@ func TestMeasureStopsWhenCancelled(t *testing.T) {
 	cancel()
 	if err := g.Measure(ctx); !errors.Is(err, context.Canceled) || g.SizeExact() {
 		t.Fatalf("Measure with a cancelled context: %v, exact %v", err, g.SizeExact())
+	}
+}
+
+// cancelAfter cancels its context once a read reaches past limit, and remembers how far reads
+// went.
+type cancelAfter struct {
+	io.ReaderAt
+	limit    int64
+	cancel   context.CancelFunc
+	furthest atomic.Int64
+}
+
+func (c *cancelAfter) ReadAt(p []byte, off int64) (int, error) {
+	end := off + int64(len(p))
+	if end > c.limit {
+		c.cancel()
+	}
+	for f := c.furthest.Load(); end > f && !c.furthest.CompareAndSwap(f, end); f = c.furthest.Load() {
+	}
+	return c.ReaderAt.ReadAt(p, off)
+}
+
+// A read, and a proof of the size, stop soon after their context is done even in a stream of
+// members that decode to nothing, where no plaintext comes to check it by; the reader stays
+// good for the next read. Before, both decoded the 4 MB to the end.
+func TestReadsStopWhenCancelledAmidEmptyMembers(t *testing.T) {
+	empty := []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 0x03, 0x00, 0, 0, 0, 0, 0, 0, 0, 0}
+	var last bytes.Buffer
+	w := gzip.NewWriter(&last)
+	w.Write([]byte("the record\n"))
+	w.Close()
+	stream := append(bytes.Repeat(empty, 200_000), last.Bytes()...)
+	for _, measure := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		src := &cancelAfter{ReaderAt: bytes.NewReader(stream), limit: int64(len(stream)), cancel: cancel}
+		g, err := NewGzipReader(src, int64(len(stream)), Options{}) // reads the trailer
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.limit = 1 << 20
+		src.furthest.Store(0)
+		if measure {
+			err = g.Measure(ctx)
+		} else {
+			_, err = g.ReadAtContext(ctx, make([]byte, 100), 0)
+		}
+		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrBadData) {
+			t.Fatalf("measure=%v: %v, want context.Canceled and no bad data", measure, err)
+		}
+		if f := src.furthest.Load(); f > 1<<20+2*gzipReadBuffer {
+			t.Errorf("measure=%v: read on to byte %d after the context was done at 1 MiB", measure, f)
+		}
+		got := make([]byte, 100)
+		n, err := g.ReadAt(got, 0)
+		if string(got[:n]) != "the record\n" || err != io.EOF {
+			t.Errorf("measure=%v: the next read gave %q, %v", measure, got[:n], err)
+		}
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,8 +23,11 @@ import (
 // So every open, lookup and listing by another user is also checked against the source itself
 // with that user's credentials: on a thread of its own, the mount takes the caller's user,
 // group and supplementary groups as its file system identity and asks the kernel, which
-// applies permission bits, ACLs and security modules alike. A mount that is not root cannot
-// take another identity; it refuses other users every file or directory that carries an ACL.
+// applies permission bits, ACLs and security modules alike, along the whole source path, the
+// directories above the source included. A root process without CAP_DAC_OVERRIDE or
+// CAP_DAC_READ_SEARCH is checked the same way, without them. A mount that is not root cannot
+// take another identity: it checks the permission bits of the directories above the source for
+// the caller itself, and refuses other users every file or directory that carries an ACL.
 
 // access reports whether the caller of ctx may access path (the source) as mode asks (R_OK,
 // X_OK), or nil when the view is private to the mounting user.
@@ -34,17 +39,29 @@ func (v *view) access(ctx context.Context, path string, mode uint32) syscall.Err
 	if !ok {
 		return syscall.EACCES // whoever it is, it cannot be checked
 	}
-	if int(caller.Uid) == os.Geteuid() {
+	euid := os.Geteuid()
+	if int(caller.Uid) == euid && euid != 0 {
 		return 0
 	}
-	if os.Geteuid() != 0 {
+	status, err := statusOf(caller)
+	if err != nil {
+		v.log.Warn("refused: the caller's process cannot be read in /proc", "file", path, "pid", caller.Pid)
+		return syscall.EACCES
+	}
+	if int(caller.Uid) == euid && status.caps&dacCaps == dacCaps {
+		return 0 // root, with the capabilities that pass every permission check
+	}
+	if euid != 0 {
+		if errno := v.ancestorsSearchable(caller, status.groups); errno != 0 {
+			return errno
+		}
 		return v.refuseACLs(path)
 	}
 	if keepsCapabilities() {
 		v.log.Warn("refused to another user: with SECBIT_NO_SETUID_FIXUP set, the mount cannot check access as that user", "file", path)
 		return syscall.EACCES
 	}
-	err := accessAs(caller, path, mode)
+	err = accessAs(caller, status, path, mode)
 	if err == nil {
 		return 0
 	}
@@ -67,13 +84,53 @@ func (v *view) refuseACLs(path string) syscall.Errno {
 	return 0
 }
 
-// accessAs asks the kernel whether the caller may access path, on a thread that takes the
-// caller's identity for its file system access and gives it back after.
-func accessAs(caller *fuse.Caller, path string, mode uint32) error {
-	groups, err := supplementaryGroups(caller)
+// ancestorsSearchable checks, for a mount that cannot take the caller's identity, that the
+// caller may pass through every directory above the source: the view starts below them, so
+// neither the kernel nor the checks of names in the view see them. A directory with an ACL
+// there is refused, as one in the view is.
+func (v *view) ancestorsSearchable(caller *fuse.Caller, groups []uint32) syscall.Errno {
+	source, err := filepath.EvalSymlinks(v.source) // the directories a path to it really passes
 	if err != nil {
-		return err
+		return syscall.EACCES
 	}
+	for dir := filepath.Dir(source); ; dir = filepath.Dir(dir) {
+		var st unix.Stat_t
+		if err := unix.Stat(dir, &st); err != nil {
+			return syscall.EACCES
+		}
+		if errno := v.refuseACLs(dir); errno != 0 {
+			return errno
+		}
+		if !permits(&st, caller, groups, 1) {
+			v.log.Warn("refused to another user: it may not pass through a directory above the source", "directory", dir, "uid", caller.Uid)
+			return syscall.EACCES
+		}
+		if dir == "/" {
+			return 0
+		}
+	}
+}
+
+// permits applies permission bits as the kernel does: the owner's, else the group's, else
+// everyone's; bit is 4, 2 or 1 (read, write, search).
+func permits(st *unix.Stat_t, caller *fuse.Caller, groups []uint32, bit uint32) bool {
+	switch {
+	case caller.Uid == 0:
+		return true // a mount that is not root lets in root only with its capabilities
+	case st.Uid == caller.Uid:
+		return st.Mode>>6&bit != 0
+	case st.Gid == caller.Gid || slices.Contains(groups, st.Gid):
+		return st.Mode>>3&bit != 0
+	}
+	return st.Mode&bit != 0
+}
+
+// accessAs asks the kernel whether the caller may access path, on a thread that takes the
+// caller's identity for its file system access, and gives up the capabilities to override
+// permissions that the caller lacks, and gives both back after.
+func accessAs(caller *fuse.Caller, status callerStatus, path string, mode uint32) error {
+	groups := status.groups
+	drop := dacCaps &^ status.caps
 	processGroups() // before this thread's change
 	// On a goroutine of its own: should the identity fail to come back, the goroutine ends
 	// still locked to its thread, and the runtime ends the thread with it, so that no other
@@ -84,10 +141,14 @@ func accessAs(caller *fuse.Caller, path string, mode uint32) error {
 		// Raw system calls change this thread's credentials only; the runtime's wrappers
 		// would change every thread's.
 		err := setThreadIdentity(int(caller.Uid), int(caller.Gid), groups)
+		restoreCaps := func() error { return nil }
+		if err == nil && drop != 0 {
+			restoreCaps, err = dropThreadCaps(drop)
+		}
 		if err == nil {
 			err = unix.Faccessat2(unix.AT_FDCWD, path, mode, unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW)
 		}
-		if restoreThreadIdentity() == nil {
+		if restoreCaps() == nil && restoreThreadIdentity() == nil {
 			runtime.UnlockOSThread()
 		}
 		result <- err
@@ -130,19 +191,48 @@ var processGroups = sync.OnceValue(func() []uint32 {
 	return g
 })
 
-// supplementaryGroups are the caller's groups, from /proc. A caller whose process cannot be
-// read there, or whose file system identity there is not the caller's (another pid namespace),
-// is refused: without its groups, an ACL entry that denies one of them would be missed.
-func supplementaryGroups(caller *fuse.Caller) ([]uint32, error) {
+// dacCaps are the capabilities that override file permissions: CAP_DAC_OVERRIDE and
+// CAP_DAC_READ_SEARCH.
+const dacCaps = 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_DAC_READ_SEARCH
+
+// dropThreadCaps takes caps out of this thread's effective set, and returns what puts them
+// back.
+func dropThreadCaps(caps uint64) (func() error, error) {
+	header := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&header, &data[0]); err != nil {
+		return nil, err
+	}
+	saved := data
+	data[0].Effective &^= uint32(caps)
+	data[1].Effective &^= uint32(caps >> 32)
+	if err := unix.Capset(&header, &data[0]); err != nil {
+		return nil, err
+	}
+	return func() error { return unix.Capset(&header, &saved[0]) }, nil
+}
+
+// callerStatus is what /proc tells of a caller: its supplementary groups and its effective
+// capabilities.
+type callerStatus struct {
+	groups []uint32
+	caps   uint64
+}
+
+// statusOf reads the caller's status from /proc. A caller whose process cannot be read there,
+// or whose file system identity there is not the caller's (another pid namespace), is refused:
+// without its groups, an ACL entry that denies one of them would be missed.
+func statusOf(caller *fuse.Caller) (callerStatus, error) {
 	refused := fmt.Errorf("%w: the groups of process %d cannot be read", syscall.EACCES, caller.Pid)
 	if caller.Pid == 0 {
-		return nil, refused
+		return callerStatus{}, refused
 	}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", caller.Pid))
 	if err != nil {
-		return nil, refused
+		return callerStatus{}, refused
 	}
 	var groups []uint32
+	var caps uint64
 	matched := 0
 	for _, line := range strings.Split(string(status), "\n") {
 		key, rest, _ := strings.Cut(line, ":")
@@ -162,12 +252,16 @@ func supplementaryGroups(caller *fuse.Caller) ([]uint32, error) {
 					groups = append(groups, uint32(g))
 				}
 			}
+		case "CapEff":
+			if len(fields) == 1 {
+				caps, _ = strconv.ParseUint(fields[0], 16, 64)
+			}
 		}
 	}
 	if matched != 2 {
-		return nil, refused
+		return callerStatus{}, refused
 	}
-	return groups, nil
+	return callerStatus{groups, caps}, nil
 }
 
 // keepsCapabilities reports whether SECBIT_NO_SETUID_FIXUP is set: a change of file system

@@ -190,3 +190,132 @@ func TestPermissions(t *testing.T) {
 		}
 	})
 }
+
+// allowOtherForUsers lets users other than root mount with allow_other for the rest of the
+// test, as /etc/fuse.conf's user_allow_other does.
+func allowOtherForUsers(t *testing.T) {
+	const conf = "/etc/fuse.conf"
+	old, err := os.ReadFile(conf)
+	if bytes.Contains(old, []byte("\nuser_allow_other")) || bytes.HasPrefix(old, []byte("user_allow_other")) {
+		return
+	}
+	if err := os.WriteFile(conf, append(old, []byte("\nuser_allow_other\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err != nil {
+			os.Remove(conf)
+			return
+		}
+		os.WriteFile(conf, old, 0o644)
+	})
+}
+
+// A mount by a user other than root cannot take a caller's identity. It checks the
+// directories above the source for the caller (the view starts below them, where neither the
+// kernel nor the checks of names see them), and refuses files with ACLs. Before, a source
+// inside the mounting user's 0700 directory was readable by everyone through the mount.
+func TestPermissionsOfAnUnprivilegedAllowOtherMount(t *testing.T) {
+	requireFUSE(t)
+	requireProgram(t, "setpriv")
+	requireProgram(t, "setfacl")
+	if os.Geteuid() != 0 {
+		t.Skip("creating users needs root")
+	}
+	if info, err := os.Stat("/dev/fuse"); err != nil || info.Mode().Perm()&0o006 != 0o006 {
+		t.Skip("/dev/fuse is not open to users here (run .ci/setup)")
+	}
+	allowOtherForUsers(t)
+	readerUID, readerGID := testUser(t, "mlfs-reader")
+	mysqlUID, mysqlGID := testUser(t, "mlfs-mysql")
+	bin := Binary(t)
+	os.Chmod(filepath.Dir(bin), 0o755)
+	d := makeLogDir(t)
+	base := publicDir(t)
+	keyring := filepath.Join(base, "keyring")
+	kr, _ := os.ReadFile(d.keyring)
+	os.WriteFile(keyring, kr, 0o644)
+	private := filepath.Join(base, "private")
+	logs := filepath.Join(private, "logs")
+	os.MkdirAll(logs, 0o755)
+	enc, _ := os.ReadFile(filepath.Join(d.dir, "binlog.000001"))
+	os.WriteFile(filepath.Join(logs, "binlog.000001"), enc, 0o644)
+	os.WriteFile(filepath.Join(logs, "binlog.000005"), enc, 0o644)
+	runOK(t, "setfacl", "-m", "u:mlfs-reader:---", filepath.Join(logs, "binlog.000005"))
+	for _, p := range []string{private, logs, filepath.Join(logs, "binlog.000001"), filepath.Join(logs, "binlog.000005")} {
+		os.Chown(p, mysqlUID, mysqlGID)
+	}
+	os.Chmod(private, 0o700)
+	mnt := publicDir(t)
+	os.Chown(mnt, mysqlUID, mysqlGID)
+	cmd := as(mysqlUID, mysqlGID, bin, "mount", "--foreground", "--allow-other", "--keyring", keyring, logs, mnt)
+	var logBuf syncBuffer
+	cmd.Stderr = &logBuf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if isMountpoint(mnt) {
+			exec.Command("umount", "-l", mnt).Run()
+		}
+	})
+	waitFor(t, "the mount", func() bool { return isMountpoint(mnt) })
+	plain := d.plain["binlog.000001"]
+
+	readBy := func(uid, gid int, name string) ([]byte, error) {
+		return as(uid, gid, "cat", filepath.Join(mnt, name)).Output()
+	}
+	if out, err := readBy(mysqlUID, mysqlGID, "binlog.000005"); err != nil || !bytes.Equal(out, plain) {
+		t.Fatalf("the mounting user reads its own files: %v\n%s", err, logBuf.String())
+	}
+	if _, err := readBy(readerUID, readerGID, "binlog.000001"); err == nil {
+		t.Error("another user read a file of a source inside a 0700 directory it may not enter")
+	}
+	os.Chmod(private, 0o711)
+	if out, err := readBy(readerUID, readerGID, "binlog.000001"); err != nil || !bytes.Equal(out, plain) {
+		t.Errorf("another user, once it may pass through: %v", err)
+	}
+	if _, err := readBy(readerUID, readerGID, "binlog.000005"); err == nil {
+		t.Error("another user read a file whose ACL denies it")
+	}
+	if !strings.Contains(logBuf.String(), "directory above the source") {
+		t.Errorf("the log does not say why:\n%s", logBuf.String())
+	}
+}
+
+// A root process without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (a service with a bounded
+// capability set) is held to the source's permissions like any other user; before, a caller of
+// the mount's own user was let through unchecked.
+func TestPermissionsOfRootWithoutCapabilities(t *testing.T) {
+	requireFUSE(t)
+	requireProgram(t, "setpriv")
+	requireProgram(t, "setfacl")
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	mysqlUID, mysqlGID := testUser(t, "mlfs-mysql")
+	d := makeLogDir(t)
+	denied := filepath.Join(d.dir, "binlog.000007")
+	enc, _ := os.ReadFile(filepath.Join(d.dir, "binlog.000001"))
+	os.WriteFile(denied, enc, 0o644)
+	os.Chown(denied, mysqlUID, mysqlGID)
+	runOK(t, "setfacl", "-m", "u:root:---", denied)
+	capless := func(args ...string) *exec.Cmd {
+		return exec.Command("setpriv", append([]string{"--bounding-set", "-dac_override,-dac_read_search", "--"}, args...)...)
+	}
+	if err := capless("cat", denied).Run(); err == nil {
+		t.Skip("setpriv did not take the capabilities away here")
+	}
+	m := mountOn(t, publicDir(t), d.dir, "--keyring", d.keyring, "--allow-other")
+	if out, err := capless("cat", m.path("binlog.000007")).CombinedOutput(); err == nil || !strings.Contains(string(out), "Permission denied") {
+		t.Errorf("root without the capabilities read a file whose ACL denies root: %v, %d bytes", err, len(out))
+	}
+	if out, err := capless("cat", m.path("binlog.000001")).Output(); err != nil || !bytes.Equal(out, d.plain["binlog.000001"]) {
+		t.Errorf("root without the capabilities, reading an ordinary file: %v", err)
+	}
+	if out, err := exec.Command("cat", m.path("binlog.000007")).Output(); err != nil || !bytes.Equal(out, d.plain["binlog.000001"]) {
+		t.Errorf("root with its capabilities: %v", err)
+	}
+}

@@ -34,11 +34,11 @@ const auditKeyPrefix = "audit_log"
 // ("audit.20190415T151322.log", Percona may add "-N"); the active file has none.
 var rotatedName = regexp.MustCompile(`\.\d{8}T\d{6}(-\d+)?\.`)
 
-// mayBeUnfinished reports whether a file may still be being written by the server: the active
-// audit log, whose plaintext name carries no rotation timestamp. A rotated log was closed, so
-// a missing final block there means damage. This is the one rule cat, inspect, verify and the
-// mount all follow.
-func mayBeUnfinished(plainName string) bool {
+// MayBeUnfinished reports whether a file may still be being written by the server: any but a
+// rotated audit log, whose plaintext name carries a rotation timestamp. A rotated log was
+// closed, so a missing final block there means damage. This is the one rule cat, inspect,
+// verify, events and the mount all follow.
+func MayBeUnfinished(plainName string) bool {
 	return !rotatedName.MatchString(plainName)
 }
 
@@ -77,7 +77,7 @@ func (auditLog) open(o opening) (plaintext, error) {
 	case info.Kind == KindUnrecognised:
 		return nil, fmt.Errorf("%w: named like a compressed log, but not gzip", ErrCorrupt)
 	}
-	unfinished := mayBeUnfinished(info.PlainName)
+	unfinished := MayBeUnfinished(info.PlainName)
 	compressed, compressedSize := src, size
 	if info.Encrypted {
 		key, err := lookup(keys, info.KeyID, keysrc.AnyOwner)

@@ -105,9 +105,13 @@ func optionNames() string {
 }
 
 func isCommand(name string) bool {
-	switch name {
-	case "cat", "inspect", "keys", "verify", "mount", "demo", "help", "h":
+	if name == "help" || name == "h" {
 		return true
+	}
+	for _, c := range commands() {
+		if c.Name == name {
+			return true
+		}
 	}
 	return false
 }

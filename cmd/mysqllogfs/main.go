@@ -14,14 +14,7 @@ func main() {
 	app := &cli.App{
 		Name:  "mysqllogfs",
 		Usage: "read encrypted MySQL binary, relay and audit logs as plaintext",
-		Commands: []*cli.Command{
-			catCommand(),
-			inspectCommand(),
-			keysCommand(),
-			verifyCommand(),
-			mountCommand(),
-			demoCommand(),
-		},
+		Commands:        commands(),
 		HideHelpCommand: true,
 	}
 	args, err := helperArgs(os.Args)
@@ -36,6 +29,18 @@ func main() {
 			fmt.Fprintln(os.Stderr, "mysqllogfs:", err)
 		}
 		os.Exit(1)
+	}
+}
+
+func commands() []*cli.Command {
+	return []*cli.Command{
+		catCommand(),
+		inspectCommand(),
+		keysCommand(),
+		verifyCommand(),
+		eventsCommand(),
+		mountCommand(),
+		demoCommand(),
 	}
 }
 

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mysqllogfs/mysqllogfs/crypto"
+	"github.com/mysqllogfs/mysqllogfs/crypto/events"
+	"github.com/mysqllogfs/mysqllogfs/keysrc"
+)
+
+func eventsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "events",
+		Usage:     "write each binlog event and audit record as one JSON object per line",
+		ArgsUsage: "FILE...",
+		Flags: append(keyFlags(),
+			&cli.StringFlag{Name: "start-datetime", Usage: "only events at or after this time (UTC, \"2006-01-02 15:04:05\" or RFC 3339)"},
+			&cli.StringFlag{Name: "stop-datetime", Usage: "only events before this time (UTC, as --start-datetime)"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return fmt.Errorf("events: name at least one file")
+			}
+			var opts events.Options
+			var err error
+			if opts.Start, err = parseDatetime(c.String("start-datetime")); err != nil {
+				return err
+			}
+			if opts.Stop, err = parseDatetime(c.String("stop-datetime")); err != nil {
+				return err
+			}
+			keys, err := keySource(c)
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, path := range c.Args().Slice() {
+				if err := eventsOf(os.Stdout, path, keys, opts); err != nil {
+					fmt.Fprintf(os.Stderr, "mysqllogfs: %s: %v\n", path, err)
+					failed++
+				}
+			}
+			return failures(failed)
+		},
+	}
+}
+
+// eventsOf decodes one file's plaintext as it is decrypted, a chunk ahead.
+func eventsOf(out io.Writer, path string, keys keysrc.Source, opts events.Options) error {
+	f, err := crypto.OpenFile(path, keys, crypto.Options{})
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	opts.File, opts.Unfinished = f.PlainName, crypto.MayBeUnfinished(f.PlainName)
+	plain, feed := io.Pipe()
+	go func() { feed.CloseWithError(pipe(feed, f)) }()
+	defer plain.Close()
+	return events.Write(out, plain, opts)
+}
+
+// parseDatetime reads a time bound; "" is none.
+func parseDatetime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02T15:04:05", time.RFC3339, "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("cannot read the time %q: give \"2006-01-02 15:04:05\" (UTC) or RFC 3339", s)
+}

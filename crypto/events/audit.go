@@ -1,0 +1,172 @@
+package events
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"time"
+)
+
+// Audit records keep their own field names and values. Two keys are added, which no record
+// can carry: an XML name cannot start with "@", and the JSON formats' fields never do.
+const (
+	keyFile   = "@file"   // the log's name
+	keyOffset = "@offset" // the record's first byte in the plaintext
+)
+
+// writeAudit writes the records of an audit log in any of the server's formats: XML NEW
+// (fields as child elements), XML OLD (fields as attributes), a JSON array, or JSON lines.
+func writeAudit(w io.Writer, r *bufio.Reader, opts Options) error {
+	head, _ := r.Peek(64)
+	head = bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n")
+	switch {
+	case len(head) == 0:
+		return nil
+	case head[0] == '<':
+		return writeXMLRecords(w, r, opts)
+	case head[0] == '[' || head[0] == '{':
+		return writeJSONRecords(w, r, opts, head[0] == '[')
+	}
+	return ErrNotALog
+}
+
+// writeXMLRecords writes each AUDIT_RECORD element: its attributes, then its child elements.
+func writeXMLRecords(w io.Writer, r io.Reader, opts Options) error {
+	d := xml.NewDecoder(r)
+	var o object
+	for {
+		at := d.InputOffset()
+		tok, err := d.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return endOfRecords(err, opts)
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok || start.Name.Local != "AUDIT_RECORD" {
+			continue
+		}
+		o.begin()
+		o.str(keyFile, opts.File)
+		o.int(keyOffset, at)
+		when := ""
+		for _, a := range start.Attr {
+			o.str(a.Name.Local, a.Value)
+			if a.Name.Local == "TIMESTAMP" {
+				when = a.Value
+			}
+		}
+		for {
+			tok, err := d.Token()
+			if err != nil {
+				return endOfRecords(err, opts)
+			}
+			if _, end := tok.(xml.EndElement); end {
+				break
+			}
+			if field, ok := tok.(xml.StartElement); ok {
+				var value string
+				if err := d.DecodeElement(&value, &field); err != nil {
+					return endOfRecords(err, opts)
+				}
+				o.str(field.Name.Local, value)
+				if field.Name.Local == "TIMESTAMP" {
+					when = value
+				}
+			}
+		}
+		if !recordInRange(&opts, when) {
+			continue
+		}
+		if err := o.end(w); err != nil {
+			return err
+		}
+	}
+}
+
+// writeJSONRecords writes each object of a JSON array or of JSON lines, its members as they are.
+func writeJSONRecords(w io.Writer, r io.Reader, opts Options, array bool) error {
+	d := json.NewDecoder(r)
+	if array {
+		if _, err := d.Token(); err != nil {
+			return endOfRecords(err, opts)
+		}
+	}
+	var o object
+	var compact bytes.Buffer
+	for d.More() {
+		var raw json.RawMessage
+		if err := d.Decode(&raw); err != nil {
+			return endOfRecords(err, opts)
+		}
+		at := d.InputOffset() - int64(len(raw))
+		compact.Reset()
+		if err := json.Compact(&compact, raw); err != nil || compact.Len() < 2 || compact.Bytes()[0] != '{' {
+			return badLog("the audit record at byte %d is not a JSON object", at)
+		}
+		if !recordInRange(&opts, jsonTimestamp(compact.Bytes())) {
+			continue
+		}
+		o.begin()
+		o.str(keyFile, opts.File)
+		o.int(keyOffset, at)
+		if rest := compact.Bytes()[1 : compact.Len()-1]; len(rest) > 0 {
+			o.buf = append(append(o.buf, ','), rest...)
+		}
+		if err := o.end(w); err != nil {
+			return err
+		}
+	}
+	if array {
+		if _, err := d.Token(); err != nil && err != io.EOF {
+			return endOfRecords(err, opts)
+		}
+	}
+	return nil
+}
+
+// endOfRecords judges where the records stopped: the end of a log still being written, or
+// damage.
+func endOfRecords(err error, opts Options) error {
+	var syntax *xml.SyntaxError
+	cutShort := errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.As(err, &syntax) && syntax.Msg == "unexpected EOF"
+	if cutShort && opts.Unfinished {
+		return nil
+	}
+	return badLog("%v", err)
+}
+
+// recordInRange applies the time bounds to a record's timestamp, in either of the servers'
+// forms; a record without one is kept.
+func recordInRange(opts *Options, stamp string) bool {
+	if opts.Start.IsZero() && opts.Stop.IsZero() {
+		return true
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05 UTC", "2006-01-02 15:04:05", time.RFC3339} {
+		if t, err := time.Parse(layout, stamp); err == nil {
+			return opts.inRange(t)
+		}
+	}
+	return true
+}
+
+// jsonTimestamp finds a JSON record's timestamp: "timestamp" at the top (MySQL) or inside
+// "audit_record" (Percona).
+func jsonTimestamp(record []byte) string {
+	var r struct {
+		Timestamp   string `json:"timestamp"`
+		AuditRecord struct {
+			Timestamp string `json:"timestamp"`
+		} `json:"audit_record"`
+	}
+	json.Unmarshal(record, &r)
+	if r.Timestamp != "" {
+		return r.Timestamp
+	}
+	return r.AuditRecord.Timestamp
+}

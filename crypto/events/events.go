@@ -1,0 +1,60 @@
+// Package events decodes a log's plaintext into one JSON object per line: each binlog event
+// with its rows, each audit record with its fields. It reads the plaintext once, in order,
+// holding one event or record at a time. The objects are described in docs/formats.md
+// section 6. It knows nothing of keys or FUSE: it is given plaintext.
+package events
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Options say what to decode and how to label it.
+type Options struct {
+	File        string    // the log's name, put into every object
+	Start, Stop time.Time // only events at or after Start and before Stop; zero for no bound
+	// Unfinished: the log may end inside an event or record (a log the server is still
+	// writing): the complete ones are written and the rest is not an error.
+	Unfinished bool
+}
+
+// ErrNotALog is returned for plaintext that is neither a binlog nor an audit log.
+var ErrNotALog = errors.New("neither a binlog nor an audit log")
+
+// ErrBadLog wraps every error for plaintext that does not decode as the log it starts as.
+var ErrBadLog = errors.New("log does not decode")
+
+var binlogMagic = []byte{0xfe, 'b', 'i', 'n'}
+
+// Write decodes the plaintext r, a binlog or an audit log told apart by its first bytes, to w.
+func Write(w io.Writer, r io.Reader, opts Options) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	head, _ := br.Peek(len(binlogMagic))
+	out := bufio.NewWriterSize(w, 256<<10)
+	var err error
+	switch {
+	case bytes.Equal(head, binlogMagic):
+		err = writeBinlog(out, br, opts)
+	case len(bytes.TrimLeft(head, " \t\r\n\xef\xbb\xbf")) > 0 || len(head) > 0:
+		err = writeAudit(out, br, opts)
+	default:
+		return nil // empty: no events
+	}
+	if flushErr := out.Flush(); err == nil {
+		err = flushErr
+	}
+	return err
+}
+
+// inRange applies the time bounds.
+func (o *Options) inRange(t time.Time) bool {
+	return (o.Start.IsZero() || !t.Before(o.Start)) && (o.Stop.IsZero() || t.Before(o.Stop))
+}
+
+func badLog(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadLog, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,121 @@
+package events
+
+import (
+	"encoding/base64"
+	"io"
+	"strconv"
+	"unicode/utf8"
+)
+
+// object builds one JSON object, written as one line. Appending to a buffer, rather than
+// encoding maps by reflection, keeps the keys in the order given and costs no allocation per
+// value.
+type object struct {
+	buf   []byte
+	empty bool // no key yet at the current level
+}
+
+func (o *object) begin() {
+	o.buf = append(o.buf[:0], '{')
+	o.empty = true
+}
+
+// key starts a member.
+func (o *object) key(k string) {
+	if !o.empty {
+		o.buf = append(o.buf, ',')
+	}
+	o.empty = false
+	o.buf = appendString(o.buf, k)
+	o.buf = append(o.buf, ':')
+}
+
+func (o *object) str(k, v string) {
+	o.key(k)
+	o.buf = appendString(o.buf, v)
+}
+
+func (o *object) int(k string, v int64) {
+	o.key(k)
+	o.buf = strconv.AppendInt(o.buf, v, 10)
+}
+
+func (o *object) uint(k string, v uint64) {
+	o.key(k)
+	o.buf = strconv.AppendUint(o.buf, v, 10)
+}
+
+// open starts a nested object or array under k ('{' or '[').
+func (o *object) open(k string, bracket byte) {
+	if k != "" {
+		o.key(k)
+	} else if !o.empty {
+		o.buf = append(o.buf, ',')
+	}
+	o.buf = append(o.buf, bracket)
+	o.empty = true
+}
+
+func (o *object) close(bracket byte) {
+	o.buf = append(o.buf, bracket)
+	o.empty = false
+}
+
+// end closes the object and writes it as a line.
+func (o *object) end(w io.Writer) error {
+	o.buf = append(o.buf, '}', '\n')
+	_, err := w.Write(o.buf)
+	return err
+}
+
+// appendString appends s as a JSON string; s is valid UTF-8 (invalid bytes become U+FFFD).
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+const hex = "0123456789abcdef"
+
+// appendBinary appends bytes that are not text as {"base64":"..."}: lossless, and never
+// mistaken for a string value.
+func appendBinary(b []byte, v []byte) []byte {
+	b = append(b, `{"base64":"`...)
+	b = base64.StdEncoding.AppendEncode(b, v)
+	return append(b, `"}`...)
+}

@@ -12,8 +12,8 @@ import (
 
 func main() {
 	app := &cli.App{
-		Name:  "mysqllogfs",
-		Usage: "read encrypted MySQL binary, relay and audit logs as plaintext",
+		Name:            "mysqllogfs",
+		Usage:           "read encrypted MySQL binary, relay and audit logs as plaintext",
 		Commands:        commands(),
 		HideHelpCommand: true,
 	}

@@ -253,7 +253,7 @@ var typeNames = map[replication.EventType]string{
 	replication.MARIADB_ANNOTATE_ROWS_EVENT: "Annotate_rows", replication.MARIADB_BINLOG_CHECKPOINT_EVENT: "Binlog_checkpoint",
 	replication.MARIADB_GTID_EVENT: "Gtid", replication.MARIADB_GTID_LIST_EVENT: "Gtid_list",
 	replication.MARIADB_START_ENCRYPTION_EVENT: "Start_encryption", replication.MARIADB_QUERY_COMPRESSED_EVENT: "Query_compressed",
-	replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1: "Write_rows_compressed_v1",
+	replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1:  "Write_rows_compressed_v1",
 	replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1: "Update_rows_compressed_v1",
 	replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1: "Delete_rows_compressed_v1",
 }

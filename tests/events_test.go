@@ -2,7 +2,9 @@ package tests
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -170,3 +172,96 @@ func TestEventsOfAuditLogs(t *testing.T) {
 		t.Errorf("the fields of a record: %v", objs[0])
 	}
 }
+
+// A live MariaDB server with binlog_row_metadata=FULL and log_bin_compress=ON writes rows of
+// every common type into its encrypted binlog: `events` gives each value as SELECT returns it,
+// by column name, for INSERT, UPDATE and DELETE, from compressed events; and the statement of
+// a statement-format query.
+func TestEventsOfLiveMariaDB(t *testing.T) {
+	srv := startMariaDB(t, "--binlog-row-metadata=FULL", "--log-bin-compress=ON", "--log-bin-compress-min-len=10")
+	blob := make([]byte, 256)
+	for i := range blob {
+		blob[i] = byte(i)
+	}
+	srv.sql(t, `CREATE DATABASE ev;
+		CREATE TABLE ev.t (id INT PRIMARY KEY, big BIGINT, ubig BIGINT UNSIGNED, amount DECIMAL(20,6),
+			dbl DOUBLE, vc VARCHAR(100) CHARACTER SET utf8mb4, txt TEXT CHARACTER SET utf8mb4, bl BLOB,
+			dt DATETIME(3), d DATE, e ENUM('small','medium','large'), s SET('a','b','c','d'), b BIT(5),
+			n INT NULL) ENGINE=InnoDB;
+		SET SESSION binlog_format=ROW;
+		INSERT INTO ev.t VALUES (1, -9223372036854775808, 18446744073709551615, '12345678901234.123456',
+			3.14159, 'Grüße 東京 😀', 'line one\nline "two" \\\\ end\n', UNHEX('`+strings.ToUpper(hexOf(blob))+`'),
+			'2024-01-02 03:04:05.678', '2024-02-29', 'large', 'a,c', b'10101', NULL);
+		INSERT INTO ev.t (id, vc, amount) VALUES (2, 'second', '-0.000001');
+		UPDATE ev.t SET vc = 'changed', n = 7 WHERE id = 2;
+		DELETE FROM ev.t WHERE id = 2;
+		SET SESSION binlog_format=STATEMENT;
+		INSERT INTO ev.t (id, vc) VALUES (3, 'statement-marker');`)
+	selected := strings.Split(strings.TrimSpace(string(runOK(t, "mariadb", "--socket="+srv.socket, "-uroot", "--default-character-set=utf8mb4", "-N", "-B", "-e",
+		"SELECT id, big, ubig, amount, dbl, HEX(vc), HEX(txt), HEX(bl), dt, d, e, s, b+0 FROM ev.t WHERE id = 1"))), "\t")
+	srv.sql(t, "FLUSH BINARY LOGS")
+
+	objs := eventLines(t, "--mariadb-keys", srv.keys, "--mariadb-keys-secret-file", srv.filekey,
+		filepath.Join(srv.binlogs, "mariadb-bin.000001"))
+	var inserted, updated, deleted map[string]any
+	compressed, statement := false, false
+	for _, o := range objs {
+		typ, _ := o["type"].(string)
+		compressed = compressed || strings.Contains(typ, "compressed")
+		if q, _ := o["query"].(string); strings.Contains(q, "statement-marker") && strings.HasPrefix(typ, "Query") {
+			statement = true
+		}
+		if o["table"] != "t" || o["rows"] == nil {
+			continue
+		}
+		row := o["rows"].([]any)[0].(map[string]any)
+		switch {
+		case strings.HasPrefix(typ, "Write_rows") && row["after"].(map[string]any)["id"] == json.Number("1"):
+			inserted = row["after"].(map[string]any)
+		case strings.HasPrefix(typ, "Update_rows"):
+			updated = row
+		case strings.HasPrefix(typ, "Delete_rows"):
+			deleted = row["before"].(map[string]any)
+		}
+	}
+	if !compressed || !statement || inserted == nil || updated == nil || deleted == nil {
+		t.Fatalf("compressed events %v, the statement %v, insert %v, update %v, delete %v", compressed, statement, inserted != nil, updated != nil, deleted != nil)
+	}
+	text := func(v any) string {
+		switch v := v.(type) {
+		case string:
+			return v
+		case json.Number:
+			return v.String()
+		case map[string]any: // {"base64": ...}
+			b, _ := base64.StdEncoding.DecodeString(v["base64"].(string))
+			return string(b)
+		}
+		return fmt.Sprint(v)
+	}
+	for i, col := range []string{"id", "big", "ubig", "amount", "dbl", "vc", "txt", "bl", "dt", "d", "e", "s", "b"} {
+		got, want := text(inserted[col]), selected[i]
+		if strings.HasPrefix(want, "") && (col == "vc" || col == "txt" || col == "bl") {
+			got = strings.ToUpper(hexOf([]byte(got)))
+		}
+		if got != want {
+			t.Errorf("column %s: events gives %q, SELECT %q", col, got, want)
+		}
+	}
+	t.Logf("the inserted row: %v", inserted)
+	if inserted["n"] != nil {
+		t.Errorf("NULL is %v", inserted["n"])
+	}
+	if _, ok := inserted["bl"].(map[string]any); !ok {
+		t.Errorf("the BLOB is not in the binary encoding: %v", inserted["bl"])
+	}
+	before, after := updated["before"].(map[string]any), updated["after"].(map[string]any)
+	if before["vc"] != "second" || after["vc"] != "changed" || after["n"] != json.Number("7") || before["amount"] != "-0.000001" {
+		t.Errorf("the update: %v -> %v", before, after)
+	}
+	if deleted["id"] != json.Number("2") || deleted["vc"] != "changed" {
+		t.Errorf("the delete: %v", deleted)
+	}
+}
+
+func hexOf(b []byte) string { return fmt.Sprintf("%x", b) }

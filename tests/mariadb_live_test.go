@@ -21,7 +21,7 @@ type liveMariaDB struct {
 	dir, socket, binlogs, keys, filekey string
 }
 
-func startMariaDB(t *testing.T) *liveMariaDB {
+func startMariaDB(t *testing.T, serverFlags ...string) *liveMariaDB {
 	t.Helper()
 	mariadbd := requireProgram(t, "mariadbd")
 	install := requireProgram(t, "mariadb-install-db")
@@ -51,6 +51,7 @@ func startMariaDB(t *testing.T) *liveMariaDB {
 		"--plugin-load-add=file_key_management", "--file-key-management-filename="+m.keys,
 		"--file-key-management-filekey=FILE:"+m.filekey, "--file-key-management-encryption-algorithm=aes_ctr",
 		"--encrypt-binlog=ON", "--log-error="+filepath.Join(m.dir, "error.log"), "--innodb-buffer-pool-size=16M")
+	server.Args = append(server.Args, serverFlags...)
 	if err := server.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func (m *liveMariaDB) stop(t *testing.T, pidFile string, server *exec.Cmd) {
 
 func (m *liveMariaDB) sql(t *testing.T, statements string) {
 	t.Helper()
-	runOK(t, "mariadb", "--socket="+m.socket, "-uroot", "-e", statements)
+	runOK(t, "mariadb", "--socket="+m.socket, "-uroot", "--default-character-set=utf8mb4", "-e", statements)
 }
 
 // A live MariaDB server's encrypted binlogs, mounted while it runs: mariadb-binlog reads the

@@ -217,12 +217,19 @@ func (g *GzipReader) ReadAtContext(ctx context.Context, p []byte, off int64) (in
 	if g.busyNear(off) {
 		// Reads arrive out of order (the kernel has several readahead requests in flight):
 		// the lowest waiting offset goes first, so the cursor moves forward only.
+		wake := context.AfterFunc(ctx, func() { g.mu.Lock(); g.returned.Broadcast(); g.mu.Unlock() })
 		g.waiting[off]++
-		for g.busyNear(off) || g.waitingBefore(off) {
+		for (g.busyNear(off) || g.waitingBefore(off)) && ctx.Err() == nil {
 			g.returned.Wait()
 		}
 		if g.waiting[off]--; g.waiting[off] == 0 {
 			delete(g.waiting, off)
+		}
+		g.returned.Broadcast() // a read waiting behind this one may go now
+		wake()
+		if err := ctx.Err(); err != nil {
+			g.mu.Unlock()
+			return 0, err
 		}
 	}
 	c := g.takeCursor(off)
@@ -231,6 +238,11 @@ func (g *GzipReader) ReadAtContext(ctx context.Context, p []byte, off int64) (in
 
 	c.cr.ctx = ctx
 	n, err := c.readAt(p, off)
+	if c.cr.stopped && c.err == nil {
+		// Its decoder kept the context's error for input it has not reached yet: the cursor
+		// must not serve another read.
+		c.err = context.Canceled
+	}
 	c.cr.ctx = nil
 	g.giveBack(c, err)
 	if err == nil && clipped {
@@ -298,7 +310,7 @@ func (g *GzipReader) Measure(ctx context.Context) error {
 	}
 	c := g.newCursor(g.points[len(g.points)-1])
 	g.mu.Unlock()
-	c.cr.ctx = ctx // a stream of members that decode to nothing must stop too
+	c.cr.ctx = ctx // a stream of members that decode to nothing must stop too; the cursor is Measure's own
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -652,11 +664,14 @@ type countingReader struct {
 	base int64
 	n    int64
 	ctx  context.Context // the read being served, checked at each refill; nil for none
+	// stopped: a refill failed for ctx, and the decoder above keeps that error.
+	stopped bool
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	if c.ctx != nil {
 		if err := c.ctx.Err(); err != nil {
+			c.stopped = true
 			return 0, err
 		}
 	}

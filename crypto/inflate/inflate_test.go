@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
@@ -300,5 +301,82 @@ func TestReadsStopWhenCancelledAmidEmptyMembers(t *testing.T) {
 		if string(got[:n]) != "the record\n" || err != io.EOF {
 			t.Errorf("measure=%v: the next read gave %q, %v", measure, got[:n], err)
 		}
+	}
+}
+
+// cancelOnRead cancels its context at the first read of the source once armed.
+type cancelOnRead struct {
+	io.ReaderAt
+	cancel atomic.Pointer[context.CancelFunc]
+}
+
+func (c *cancelOnRead) ReadAt(p []byte, off int64) (int, error) {
+	if f := c.cancel.Swap(nil); f != nil {
+		(*f)()
+	}
+	return c.ReaderAt.ReadAt(p, off)
+}
+
+// A read cancelled at a refill may still be served in full from the input already buffered;
+// its cursor then keeps the cancellation as its input error and must not serve the next read.
+// Before, it went back to the idle cursors and the next read, whoever made it, failed.
+func TestCancelledReadLeavesNoBrokenCursor(t *testing.T) {
+	var plain bytes.Buffer
+	sample.AuditLog(&plain, sample.AuditXML, 3<<20, 3, true)
+	var z bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&z, gzip.BestCompression)
+	w.Write(plain.Bytes())
+	w.Close()
+	served := 0
+	for size := 100 << 10; size < 2<<20; size += 37 << 10 {
+		src := &cancelOnRead{ReaderAt: bytes.NewReader(z.Bytes())}
+		g, err := NewGzipReader(src, int64(z.Len()), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		src.cancel.Store(&cancel)
+		if _, err := g.ReadAtContext(ctx, make([]byte, size), 0); err != nil {
+			continue // stopped, as it may
+		}
+		served++
+		next := make([]byte, 64<<10)
+		n, err := g.ReadAt(next, int64(size))
+		if err != nil || !bytes.Equal(next[:n], plain.Bytes()[size:size+n]) {
+			t.Fatalf("after a cancelled read of %d bytes served in full, the next read: %v", size, err)
+		}
+	}
+	if served == 0 {
+		t.Fatal("no cancelled read was served in full: the case is not exercised")
+	}
+}
+
+// A read whose context is done stops waiting for another read's busy cursor near it.
+func TestCancelledReadStopsWaitingForABusyCursor(t *testing.T) {
+	empty := []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 0x03, 0x00, 0, 0, 0, 0, 0, 0, 0, 0}
+	stream := bytes.Repeat(empty, 1_000_000)
+	busyCtx, stopBusy := context.WithCancel(context.Background())
+	defer stopBusy()
+	g, _ := NewGzipReader(bytes.NewReader(stream), int64(len(stream)), Options{})
+	go g.ReadAtContext(busyCtx, make([]byte, 5), 0) // decodes through every member, for long
+	for {
+		g.mu.Lock()
+		busy := len(g.busy) > 0
+		g.mu.Unlock()
+		if busy {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := g.ReadAtContext(ctx, make([]byte, 5), 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("%v, want context.Canceled at once", err)
+	}
+	g.mu.Lock()
+	busy := len(g.busy)
+	g.mu.Unlock()
+	if busy != 1 {
+		t.Fatalf("%d busy cursors: the cancelled read did not return while the other worked", busy)
 	}
 }

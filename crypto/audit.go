@@ -122,7 +122,12 @@ func (g *gzipLog) ReadAtContext(ctx context.Context, p []byte, off int64) (int, 
 
 func (g *gzipLog) Measure(ctx context.Context) error { return damage(g.GzipReader.Measure(ctx)) }
 
-func (g *gzipLog) release() { g.Release() }
+func (g *gzipLog) release() {
+	g.Release()
+	if cbc, encrypted := g.Source().(*cbcReader); encrypted {
+		cbc.release()
+	}
+}
 
 // Unfinished: the stream, or the container holding it, ends before its end.
 func (g *gzipLog) Unfinished() bool {

@@ -403,8 +403,10 @@ func TestRewrittenLogDoesNotContinueTheIndex(t *testing.T) {
 }
 
 // Containers of every length mixed: runs of tiny ones (the index keeps one entry per 64 KiB
-// of them and finds each again by a scan), empty ones, and long ones between. Every byte reads
-// back at any offset, in any order, and sequentially.
+// of them, and a layout of each run while its budget lasts), empty ones, and long ones
+// between. Every byte reads back at any offset, in any order, and sequentially: with layouts,
+// without any (each run is scanned again), and with the budget running out halfway. Closing
+// the reader gives the budget back.
 func TestAuditManyContainersOfMixedLengths(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	var file, want []byte
@@ -423,18 +425,37 @@ func TestAuditManyContainersOfMixedLengths(t *testing.T) {
 			add(tests.RandomBytes(1+rng.IntN(40), rng.Uint64()))
 		}
 	}
-	r, err := openBytes(t, auditName, file, staticKeys{auditKeyID: []byte(auditSecret)}, crypto.Options{})
-	if err != nil {
+	before := crypto.LayoutBytes()
+	for _, budget := range []int64{8 << 20, 0, 200 << 10} {
+		restore := crypto.LimitLayouts(budget)
+		f := writeTemp(t, auditName, file)
+		r, err := crypto.OpenFile(f, staticKeys{auditKeyID: []byte(auditSecret)}, crypto.Options{})
+		restore()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Size() != int64(len(want)) {
+			t.Fatalf("budget %d: size %d, want %d", budget, r.Size(), len(want))
+		}
+		if got := readAll(t, r.Reader); !bytes.Equal(got, want) {
+			t.Fatalf("budget %d: sequential read: %d bytes differ from the %d written", budget, len(got), len(want))
+		}
+		for range 1000 {
+			off := rng.Int64N(int64(len(want)))
+			tests.ReadAtChecked(t, r, want, off, 1+rng.IntN(200<<10))
+		}
+		r.Close()
+		if used := crypto.LayoutBytes(); used != before {
+			t.Fatalf("budget %d: %d bytes of layouts still held after Close", budget, used-before)
+		}
+	}
+}
+
+// writeTemp writes data to a file of that name in a temporary directory.
+func writeTemp(t *testing.T, name string, data []byte) string {
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if r.Size() != int64(len(want)) {
-		t.Fatalf("size %d, want %d", r.Size(), len(want))
-	}
-	if got := readAll(t, r); !bytes.Equal(got, want) {
-		t.Fatalf("sequential read: %d bytes differ from the %d written", len(got), len(want))
-	}
-	for range 2000 {
-		off := rng.Int64N(int64(len(want)))
-		tests.ReadAtChecked(t, r, want, off, 1+rng.IntN(200<<10))
-	}
+	return path
 }

@@ -3,11 +3,11 @@ package crypto
 import (
 	"bytes"
 	"crypto/aes"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto/aesmode"
 	"github.com/mysqllogfs/mysqllogfs/crypto/openssl"
@@ -30,17 +30,39 @@ type segment struct {
 func (s *segment) ctStart() int64 { return s.start + openssl.HeaderSize }
 
 // group is a run of consecutive containers that all start within groupSpan bytes of the
-// first. The index keeps groups, not containers, so a file of millions of tiny containers
-// costs one entry per groupSpan of its bytes; finding a container inside a group scans at most
-// groupSpan bytes again. The last container may be of any length: it ends where the next
-// group starts.
+// first. The last container may be of any length: it ends where the next group starts. The
+// others are placed in the group's layout, 8 bytes each, while the budget that every reader
+// shares allows; past it a group keeps no layout, and a read inside it scans the group again
+// (at most groupSpan bytes), so the index of any file costs one entry per groupSpan of its bytes.
 type group struct {
 	start, lastStart       int64 // file offsets of its first and last containers
 	plainOff, lastPlainOff int64
 	lastSalt               [openssl.SaltSize]byte
+	layout                 []placed // its containers but the last; nil when not kept
 }
 
+// placed is where a container starts, from its group's start, in ciphertext and plaintext.
+type placed struct{ ct, plain uint32 }
+
 const groupSpan = 64 << 10
+
+// layouts bounds the memory of every reader's group layouts together.
+var layouts = memoryBudget{limit: 8 << 20}
+
+type memoryBudget struct {
+	used  atomic.Int64
+	limit int64
+}
+
+func (b *memoryBudget) reserve(n int64) bool {
+	if b.used.Add(n) > b.limit {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (b *memoryBudget) release(n int64) { b.used.Add(-n) }
 
 // cbcReader serves the joined plaintext of a file's containers. Block i of a container needs
 // only cipher blocks i-1 and i, so any offset is read without decrypting what comes before.
@@ -55,9 +77,17 @@ type cbcReader struct {
 	mu      sync.Mutex
 	ciphers map[[openssl.SaltSize]byte]containerCipher // a few, whatever the containers' count
 
-	walking  sync.Mutex
-	walks    [2]*walk // of the groups read last
-	nextWalk int      // which of walks to replace
+	reserved   int64 // bytes of the layouts budget this reader holds
+	noLayouts  bool  // the budget ran out while opening: the rest of the groups keep none
+	walking    sync.Mutex
+	walks      [2]walk // layouts found again for groups that keep none, the latest two
+	nextWalk   int
+}
+
+// walk is a layout found again by scanning a group that keeps none.
+type walk struct {
+	i      int
+	layout []placed
 }
 
 // containerCipher is the AES key schedule and IV of one container.
@@ -96,11 +126,46 @@ func (r *cbcReader) cipherOf(seg *segment) (containerCipher, error) {
 func (r *cbcReader) add(seg *segment) error {
 	if n := len(r.groups); n > 0 && seg.start-r.groups[n-1].start < groupSpan {
 		g := &r.groups[n-1]
+		r.place(g) // the container that was its last is not any more
 		g.lastStart, g.lastPlainOff, g.lastSalt = seg.start, seg.plainOff, seg.salt
 		return nil
 	}
-	r.groups = append(r.groups, group{seg.start, seg.start, seg.plainOff, seg.plainOff, seg.salt})
+	r.groups = append(r.groups, group{start: seg.start, lastStart: seg.start, plainOff: seg.plainOff,
+		lastPlainOff: seg.plainOff, lastSalt: seg.salt})
 	return nil
+}
+
+// place adds g's last container to its layout, while the budget allows.
+func (r *cbcReader) place(g *group) {
+	if r.noLayouts {
+		return
+	}
+	if len(g.layout) == cap(g.layout) {
+		more := max(16, cap(g.layout))
+		if !layouts.reserve(int64(more) * 8) {
+			r.noLayouts = true
+			r.reserved -= int64(cap(g.layout)) * 8
+			layouts.release(int64(cap(g.layout)) * 8)
+			g.layout = nil
+			return
+		}
+		r.reserved += int64(more) * 8
+		g.layout = append(make([]placed, 0, cap(g.layout)+more), g.layout...)
+	}
+	g.layout = append(g.layout, placed{uint32(g.lastStart - g.start), uint32(g.lastPlainOff - g.plainOff)})
+}
+
+// release gives the layouts back to the budget, and the held ciphertext.
+func (r *cbcReader) release() {
+	r.letGo()
+	r.walking.Lock()
+	defer r.walking.Unlock()
+	layouts.release(r.reserved)
+	r.reserved = 0
+	for i := range r.groups {
+		r.groups[i].layout = nil
+	}
+	r.walks = [2]walk{}
 }
 
 // newSegment reads the salt of the container at off and derives its key.
@@ -218,44 +283,45 @@ func (r *cbcReader) ctEndOf(i int) int64 {
 	return r.ctEnd
 }
 
-// container finds the container that holds plaintext offset off, which is below the size,
-// and where to read its ciphertext.
-func (r *cbcReader) container(off int64) (segment, io.ReaderAt, error) {
+// container finds the container that holds plaintext offset off, which is below the size.
+// The salt of a container inside a group is not kept: groupEnd, where the group's last
+// container starts, is then returned too, and readRun reads the salt with the container's
+// blocks; groupEnd is 0 for a group's last container, whose salt is known.
+func (r *cbcReader) container(off int64) (seg segment, groupEnd int64, err error) {
 	i := sort.Search(len(r.groups), func(i int) bool { return r.plainEnd(i) > off })
 	g := &r.groups[i]
 	if off >= g.lastPlainOff {
 		return segment{start: g.lastStart, ctEnd: r.ctEndOf(i), plainOff: g.lastPlainOff,
-			plainLen: r.plainEnd(i) - g.lastPlainOff, salt: g.lastSalt}, r.src, nil
+			plainLen: r.plainEnd(i) - g.lastPlainOff, salt: g.lastSalt}, 0, nil
 	}
+	layout := g.layout
+	if layout == nil {
+		if layout, err = r.walk(i); err != nil {
+			return segment{}, 0, err
+		}
+	}
+	rel := uint32(off - g.plainOff)
+	j := sort.Search(len(layout), func(j int) bool { return layout[j].plain > rel }) - 1
+	if j < 0 { // the first container starts at the group's start: never
+		return segment{}, 0, fmt.Errorf("%w: no container holds plaintext byte %d", ErrCorrupt, off)
+	}
+	ctEnd, plainEnd := g.lastStart, g.lastPlainOff
+	if j+1 < len(layout) {
+		ctEnd, plainEnd = g.start+int64(layout[j+1].ct), g.plainOff+int64(layout[j+1].plain)
+	}
+	seg = segment{start: g.start + int64(layout[j].ct), ctEnd: ctEnd, plainOff: g.plainOff + int64(layout[j].plain)}
+	seg.plainLen = plainEnd - seg.plainOff
+	return seg, g.lastStart, nil
+}
+
+// walk finds the layout of group i, which keeps none, by scanning it: its ciphertext is read
+// once, and each container's key derived to check the padding that ends it.
+func (r *cbcReader) walk(i int) ([]placed, error) {
 	r.walking.Lock()
 	defer r.walking.Unlock()
-	w, err := r.walkOf(i)
-	if err != nil {
-		return segment{}, nil, err
-	}
-	for {
-		if j := sort.Search(len(w.segs), func(j int) bool { return w.segs[j].plainOff+w.segs[j].plainLen > off }); j < len(w.segs) {
-			return w.segs[j], w.ciphertext, nil
-		}
-		if err := r.walkOn(w, off); err != nil {
-			return segment{}, nil, err
-		}
-	}
-}
-
-// walk is a scan of group i for its containers, kept so that the next read continues it: a
-// sequential read then derives each container's key once, for finding its end and reading it.
-type walk struct {
-	i          int
-	ciphertext *heldBytes // the group up to its last container's header, read once
-	segs       []segment  // the containers found so far, in order
-}
-
-// walkOf returns the walk of group i, or starts one in place of the oldest.
-func (r *cbcReader) walkOf(i int) (*walk, error) {
 	for _, w := range r.walks {
-		if w != nil && w.i == i {
-			return w, nil
+		if w.layout != nil && w.i == i {
+			return w.layout, nil
 		}
 	}
 	g := &r.groups[i]
@@ -263,10 +329,25 @@ func (r *cbcReader) walkOf(i int) (*walk, error) {
 	if _, err := r.src.ReadAt(held.bytes, g.start); err != nil {
 		return nil, readError(err, "reading the containers at byte %d", g.start)
 	}
-	w := &walk{i: i, ciphertext: held}
-	r.walks[r.nextWalk] = w
+	first, err := r.newSegment(held, g.start)
+	if err != nil {
+		return nil, err
+	}
+	first.plainOff = g.plainOff
+	var layout []placed
+	last, err := r.scan(held, first, g.lastStart+1, func(s *segment) error {
+		layout = append(layout, placed{uint32(s.start - g.start), uint32(s.plainOff - g.plainOff)})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if last.start != g.lastStart || last.plainOff != g.lastPlainOff || len(layout) == 0 {
+		return nil, fmt.Errorf("%w: the containers at bytes %d to %d are not where they were when the file was opened", ErrCorrupt, g.start, g.lastStart)
+	}
+	r.walks[r.nextWalk] = walk{i, layout}
 	r.nextWalk = (r.nextWalk + 1) % len(r.walks)
-	return w, nil
+	return layout, nil
 }
 
 // heldBytes is a stretch of the file held in memory (ciphertext only), so that scanning many
@@ -282,37 +363,6 @@ func (h *heldBytes) ReadAt(p []byte, off int64) (int, error) {
 		return h.ReaderAt.ReadAt(p, off)
 	}
 	return copy(p, h.bytes[off-h.base:]), nil
-}
-
-// errFound stops a walk at the container it was looking for.
-var errFound = errors.New("found")
-
-// walkOn scans w's group further, until it finds the container that holds off.
-func (r *cbcReader) walkOn(w *walk, off int64) error {
-	g := &r.groups[w.i]
-	from, plainOff := g.start, g.plainOff
-	if n := len(w.segs); n > 0 {
-		from, plainOff = w.segs[n-1].ctEnd, w.segs[n-1].plainOff+w.segs[n-1].plainLen
-	}
-	first, err := r.newSegment(w.ciphertext, from)
-	if err != nil {
-		return err
-	}
-	first.plainOff = plainOff
-	_, err = r.scan(w.ciphertext, first, g.lastStart+1, func(s *segment) error {
-		w.segs = append(w.segs, *s)
-		if s.plainOff+s.plainLen > off {
-			return errFound
-		}
-		return nil
-	})
-	switch {
-	case errors.Is(err, errFound):
-		return nil
-	case err != nil:
-		return err
-	}
-	return fmt.Errorf("%w: the containers at bytes %d to %d are not where they were when the file was opened", ErrCorrupt, g.start, g.lastStart)
 }
 
 // cbcMaxRun bounds the ciphertext one step of ReadAt reads, and so its buffer.
@@ -339,24 +389,74 @@ func (r *cbcReader) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// heldGroups keep the ciphertext of the groups of small containers read last, by every
+// reader together: a decoder reads a few KiB at a time, and reading the group again for each
+// would cost a system call and a copy of up to 64 KiB per container.
+var heldGroups struct {
+	sync.Mutex
+	slots [8]struct {
+		r    *cbcReader
+		held *heldBytes
+	}
+	next int
+}
+
+// holding returns a stretch of the file in memory that holds seg, from its start to the start
+// of its group's last container.
+func (r *cbcReader) holding(seg *segment, groupEnd int64) (*heldBytes, error) {
+	heldGroups.Lock()
+	for _, s := range heldGroups.slots {
+		if s.r == r && seg.start >= s.held.base && seg.ctEnd <= s.held.base+int64(len(s.held.bytes)) {
+			heldGroups.Unlock()
+			return s.held, nil
+		}
+	}
+	heldGroups.Unlock()
+	h := &heldBytes{ReaderAt: r.src, base: seg.start, bytes: make([]byte, groupEnd-seg.start)}
+	if _, err := r.src.ReadAt(h.bytes, h.base); err != nil {
+		return nil, readError(err, "reading the containers at byte %d", h.base)
+	}
+	heldGroups.Lock()
+	heldGroups.slots[heldGroups.next].r, heldGroups.slots[heldGroups.next].held = r, h
+	heldGroups.next = (heldGroups.next + 1) % len(heldGroups.slots)
+	heldGroups.Unlock()
+	return h, nil
+}
+
+// letGo drops the reader's held groups.
+func (r *cbcReader) letGo() {
+	heldGroups.Lock()
+	defer heldGroups.Unlock()
+	for i := range heldGroups.slots {
+		if heldGroups.slots[i].r == r {
+			heldGroups.slots[i].r, heldGroups.slots[i].held = nil, nil
+		}
+	}
+}
+
 // readRun fills p from one container, starting at plaintext offset off.
 func (r *cbcReader) readRun(p []byte, off int64) (int, error) {
-	seg, src, err := r.container(off)
+	seg, groupEnd, err := r.container(off)
 	if err != nil {
 		return 0, err
+	}
+	saltKnown := groupEnd == 0
+	var src io.ReaderAt = r.src
+	if !saltKnown {
+		if src, err = r.holding(&seg, groupEnd); err != nil {
+			return 0, err
+		}
 	}
 	rel := off - seg.plainOff
 	end := min(seg.plainLen, rel+int64(len(p)))
 	firstBlock := rel / aes.BlockSize
 	lastBlock := (end + aes.BlockSize - 1) / aes.BlockSize
 	from := seg.ctStart() + firstBlock*aes.BlockSize
-	c, err := r.cipherOf(&seg)
-	if err != nil {
-		return 0, err
-	}
-	iv := c.iv
 	if firstBlock > 0 {
 		from -= aes.BlockSize
+	}
+	if !saltKnown {
+		from = seg.start // a container inside a group, under 64 KiB: its header too, in one read
 	}
 	bp := cbcBuffers.Get().(*[]byte)
 	defer cbcBuffers.Put(bp)
@@ -364,6 +464,19 @@ func (r *cbcReader) readRun(p []byte, off int64) (int, error) {
 	if _, err := src.ReadAt(ct, from); err != nil {
 		return 0, readError(err, "reading cipher blocks at byte %d", from)
 	}
+	if !saltKnown {
+		salt, ok := openssl.Salt(ct)
+		if !ok {
+			return 0, fmt.Errorf("%w: no Salted__ header at byte %d, where the file had one when opened", ErrCorrupt, seg.start)
+		}
+		seg.salt = [openssl.SaltSize]byte(salt)
+		ct = ct[openssl.HeaderSize+max(0, firstBlock-1)*aes.BlockSize:]
+	}
+	c, err := r.cipherOf(&seg)
+	if err != nil {
+		return 0, err
+	}
+	iv := c.iv
 	if firstBlock > 0 {
 		iv, ct = [aes.BlockSize]byte(ct), ct[aes.BlockSize:]
 	}

@@ -20,3 +20,14 @@ func IndexWindowBytes(r *Reader) int64 {
 
 // CheckPlainBinlog is, for tests, verify's check of a plain binlog stream.
 func CheckPlainBinlog(r io.Reader) (int, error) { return checkBinlog(r) }
+
+// LimitLayouts sets, for a test, the budget of group layouts every reader shares, and returns
+// what puts it back.
+func LimitLayouts(limit int64) (restore func()) {
+	old := layouts.limit
+	layouts.limit = limit
+	return func() { layouts.limit = old }
+}
+
+// LayoutBytes is, for tests, the budget the layouts hold.
+func LayoutBytes() int64 { return layouts.used.Load() }

@@ -31,7 +31,9 @@ const callerCheckEvery = 200 * time.Millisecond
 // and the function that ends the watch once the read is done.
 func (w *callerWatch) watch(ctx context.Context) (context.Context, func()) {
 	caller, ok := fuse.FromContext(ctx)
-	if !ok || caller.Pid == 0 { // the kernel's own, or a caller outside our pid namespace
+	if !ok || caller.Pid == 0 || syscall.Kill(int(caller.Pid), 0) == syscall.ESRCH {
+		// The kernel's own, or a caller this process cannot see (another pid namespace):
+		// whether it is gone cannot be told.
 		return ctx, func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -77,11 +77,11 @@ type cbcReader struct {
 	mu      sync.Mutex
 	ciphers map[[openssl.SaltSize]byte]containerCipher // a few, whatever the containers' count
 
-	reserved   int64 // bytes of the layouts budget this reader holds
-	noLayouts  bool  // the budget ran out while opening: the rest of the groups keep none
-	walking    sync.Mutex
-	walks      [2]walk // layouts found again for groups that keep none, the latest two
-	nextWalk   int
+	reserved  int64 // bytes of the layouts budget this reader holds
+	noLayouts bool  // the budget ran out while opening: the rest of the groups keep none
+	walking   sync.Mutex
+	walks     [2]walk // layouts found again for groups that keep none, the latest two
+	nextWalk  int
 }
 
 // walk is a layout found again by scanning a group that keeps none.

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
-	"errors"
 	"io"
 	"time"
 )
@@ -33,61 +31,6 @@ func writeAudit(w io.Writer, r *bufio.Reader, opts Options) error {
 	return ErrNotALog
 }
 
-// writeXMLRecords writes each AUDIT_RECORD element: its attributes, then its child elements.
-func writeXMLRecords(w io.Writer, r io.Reader, opts Options) error {
-	d := xml.NewDecoder(r)
-	var o object
-	for {
-		at := d.InputOffset()
-		tok, err := d.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return endOfRecords(err, opts)
-		}
-		start, ok := tok.(xml.StartElement)
-		if !ok || start.Name.Local != "AUDIT_RECORD" {
-			continue
-		}
-		o.begin()
-		o.str(keyFile, opts.File)
-		o.int(keyOffset, at)
-		when := ""
-		for _, a := range start.Attr {
-			o.str(a.Name.Local, a.Value)
-			if a.Name.Local == "TIMESTAMP" {
-				when = a.Value
-			}
-		}
-		for {
-			tok, err := d.Token()
-			if err != nil {
-				return endOfRecords(err, opts)
-			}
-			if _, end := tok.(xml.EndElement); end {
-				break
-			}
-			if field, ok := tok.(xml.StartElement); ok {
-				var value string
-				if err := d.DecodeElement(&value, &field); err != nil {
-					return endOfRecords(err, opts)
-				}
-				o.str(field.Name.Local, value)
-				if field.Name.Local == "TIMESTAMP" {
-					when = value
-				}
-			}
-		}
-		if !recordInRange(&opts, when) {
-			continue
-		}
-		if err := o.end(w); err != nil {
-			return err
-		}
-	}
-}
-
 // writeJSONRecords writes each object of a JSON array or of JSON lines, its members as they are.
 func writeJSONRecords(w io.Writer, r io.Reader, opts Options, array bool) error {
 	d := json.NewDecoder(r)
@@ -108,7 +51,7 @@ func writeJSONRecords(w io.Writer, r io.Reader, opts Options, array bool) error 
 		if err := json.Compact(&compact, raw); err != nil || compact.Len() < 2 || compact.Bytes()[0] != '{' {
 			return badLog("the audit record at byte %d is not a JSON object", at)
 		}
-		if !recordInRange(&opts, jsonTimestamp(compact.Bytes())) {
+		if opts.bounded() && !recordInRange(&opts, jsonTimestamp(compact.Bytes())) {
 			continue
 		}
 		o.begin()
@@ -132,10 +75,7 @@ func writeJSONRecords(w io.Writer, r io.Reader, opts Options, array bool) error 
 // endOfRecords judges where the records stopped: the end of a log still being written, or
 // damage.
 func endOfRecords(err error, opts Options) error {
-	var syntax *xml.SyntaxError
-	cutShort := errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.As(err, &syntax) && syntax.Msg == "unexpected EOF"
-	if cutShort && opts.Unfinished {
+	if cutShort(err) && opts.Unfinished {
 		return nil
 	}
 	return badLog("%v", err)
@@ -144,7 +84,7 @@ func endOfRecords(err error, opts Options) error {
 // recordInRange applies the time bounds to a record's timestamp, in either of the servers'
 // forms; a record without one is kept.
 func recordInRange(opts *Options, stamp string) bool {
-	if opts.Start.IsZero() && opts.Stop.IsZero() {
+	if !opts.bounded() {
 		return true
 	}
 	for _, layout := range []string{"2006-01-02T15:04:05 UTC", "2006-01-02 15:04:05", time.RFC3339} {

@@ -50,6 +50,9 @@ func Write(w io.Writer, r io.Reader, opts Options) error {
 	return err
 }
 
+// bounded reports whether a time bound is set.
+func (o *Options) bounded() bool { return !o.Start.IsZero() || !o.Stop.IsZero() }
+
 // inRange applies the time bounds.
 func (o *Options) inRange(t time.Time) bool {
 	return (o.Start.IsZero() || !t.Before(o.Start)) && (o.Stop.IsZero() || t.Before(o.Stop))

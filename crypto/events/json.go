@@ -11,8 +11,9 @@ import (
 // encoding maps by reflection, keeps the keys in the order given and costs no allocation per
 // value.
 type object struct {
-	buf   []byte
-	empty bool // no key yet at the current level
+	buf     []byte
+	empty   bool   // no key yet at the current level
+	scratch []byte // for a value that must be rewritten before it is written
 }
 
 func (o *object) begin() {
@@ -69,7 +70,7 @@ func (o *object) end(w io.Writer) error {
 }
 
 // appendString appends s as a JSON string; s is valid UTF-8 (invalid bytes become U+FFFD).
-func appendString(b []byte, s string) []byte {
+func appendString[T string | []byte](b []byte, s T) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -96,7 +97,7 @@ func appendString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := utf8.DecodeRune([]byte(s[i:]))
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)

@@ -141,3 +141,70 @@ func words(rng *rand.Rand, n int) string {
 	}
 	return string(out)
 }
+
+const (
+	tableMapEvent   = 19
+	writeRowsEvent2 = 30
+	tableID         = 108
+
+	typeLong     = 3
+	typeLongLong = 8
+	typeVarchar  = 15
+)
+
+// RowsTransaction writes one transaction in row format: BEGIN, a Table_map of shop.orders
+// (id INT, customer VARCHAR(64), amount_cents BIGINT, note VARCHAR(255)), a Write_rows event
+// with the rows, and the Xid event that commits them.
+func (b *BinlogWriter) RowsTransaction(xid uint64, rows []OrderRow) {
+	b.Query("shop", "BEGIN")
+	tm := binary.LittleEndian.AppendUint32(nil, tableID)
+	tm = append(tm, 0, 0, 1, 0) // the table ID's last two bytes; flags
+	tm = append(tm, 4)
+	tm = append(tm, "shop\x00"...)
+	tm = append(tm, 6)
+	tm = append(tm, "orders\x00"...)
+	tm = append(tm, 4, typeLong, typeVarchar, typeLongLong, typeVarchar)
+	tm = append(tm, 4, 64, 0, 255, 0) // metadata: the VARCHARs' lengths
+	tm = append(tm, 0b1110)           // all but id may be NULL
+	b.event(tableMapEvent, tm)
+
+	wr := binary.LittleEndian.AppendUint32(nil, tableID)
+	wr = append(wr, 0, 0, 1, 0) // the table ID's last two bytes; flags: the statement's end
+	wr = append(wr, 2, 0)       // no extra data
+	wr = append(wr, 4, 0b1111)  // column count, columns present
+	for _, r := range rows {
+		wr = append(wr, 0) // no NULLs
+		wr = binary.LittleEndian.AppendUint32(wr, uint32(r.ID))
+		wr = append(append(wr, byte(len(r.Customer))), r.Customer...)
+		wr = binary.LittleEndian.AppendUint64(wr, uint64(r.AmountCents))
+		wr = append(append(wr, byte(len(r.Note))), r.Note...)
+	}
+	b.event(writeRowsEvent2, wr)
+	b.event(xidEvent, binary.LittleEndian.AppendUint64(nil, xid))
+	b.when++
+}
+
+// OrderRow is a row of shop.orders; Customer and Note are at most 64 and 255 bytes.
+type OrderRow struct {
+	ID          int32
+	Customer    string
+	AmountCents int64
+	Note        string
+}
+
+// RowBinlog writes a row-format binlog of about size bytes: transactions of 1 to 20 inserted
+// orders drawn from seed, ending with a Rotate to next.
+func RowBinlog(w io.Writer, size int64, seed uint64, next string) error {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	b := NewBinlogWriter(w, time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))
+	id := int32(0)
+	for xid := uint64(1); xid == 1 || b.Size() < size-2000; xid++ {
+		rows := make([]OrderRow, 1+rng.IntN(20))
+		for i := range rows {
+			id++
+			rows[i] = OrderRow{id, fmt.Sprintf("customer-%d", rng.IntN(100000)), rng.Int64N(1_000_000), words(rng, 3+rng.IntN(20))}
+		}
+		b.RowsTransaction(xid, rows)
+	}
+	return b.Close(next)
+}

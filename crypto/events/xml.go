@@ -1,0 +1,338 @@
+package events
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// The audit log's XML is written by the server in a fixed shape: a record's fields are its
+// attributes (OLD) or child elements holding text (NEW). A scanner made for that shape reads
+// it at the speed of bytes.Index; anything else inside a record (a comment, CDATA, a nested
+// element, an unknown entity) sends that record through encoding/xml, which decides.
+
+var (
+	recordOpen  = []byte("<AUDIT_RECORD")
+	recordClose = []byte("</AUDIT_RECORD>")
+)
+
+// errNeedMore: the record does not end within the bytes read so far.
+var errNeedMore = errors.New("need more")
+
+// errOddShape: the record is not in the server's shape; encoding/xml reads it.
+var errOddShape = errors.New("odd shape")
+
+// writeXMLRecords writes each AUDIT_RECORD element: its attributes, then its child elements.
+func writeXMLRecords(w io.Writer, r io.Reader, opts Options) error {
+	win := newWindow(r)
+	var o object
+	for {
+		i := win.find(recordOpen, 0)
+		if i < 0 {
+			return win.err
+		}
+		for {
+			end, err := scanRecord(win.buf, i, &o, &opts, win.base+int64(i))
+			if errors.Is(err, errOddShape) {
+				end, err = decodeRecord(win, i, &o, &opts)
+			}
+			if errors.Is(err, errNeedMore) {
+				if win.more() {
+					continue
+				}
+				if win.err != nil {
+					return win.err
+				}
+				return endOfRecords(io.ErrUnexpectedEOF, opts)
+			}
+			if err != nil {
+				return badLog("the audit record at byte %d: %v", win.base+int64(i), err)
+			}
+			if end > 0 { // written, unless outside the time bounds
+				if err := o.end(w); err != nil {
+					return err
+				}
+			} else {
+				end = -end
+			}
+			win.advance(end)
+			break
+		}
+	}
+}
+
+// scanRecord reads the record whose "<AUDIT_RECORD" is at buf[i] into o and returns the index
+// past its end, negated when the record is outside the time bounds.
+func scanRecord(buf []byte, i int, o *object, opts *Options, at int64) (int, error) {
+	o.begin()
+	o.str(keyFile, opts.File)
+	o.int(keyOffset, at)
+	when := ""
+	j := i + len(recordOpen)
+	if j >= len(buf) {
+		return 0, errNeedMore
+	}
+	if !isSpace(buf[j]) && buf[j] != '>' && buf[j] != '/' {
+		return 0, errOddShape // <AUDIT_RECORDS...: not ours
+	}
+	// Attributes (OLD), up to "/>" or ">".
+	for {
+		j = skipSpace(buf, j)
+		if j+1 >= len(buf) {
+			return 0, errNeedMore
+		}
+		if buf[j] == '/' && buf[j+1] == '>' {
+			return recordEnd(j+2, when, opts)
+		}
+		if buf[j] == '>' {
+			j++
+			break
+		}
+		name, k, err := scanName(buf, j)
+		if err != nil {
+			return 0, err
+		}
+		k = skipSpace(buf, k)
+		if k+1 >= len(buf) {
+			return 0, errNeedMore
+		}
+		if buf[k] != '=' {
+			return 0, errOddShape
+		}
+		k = skipSpace(buf, k+1)
+		if k >= len(buf) {
+			return 0, errNeedMore
+		}
+		quote := buf[k]
+		if quote != '"' && quote != '\'' {
+			return 0, errOddShape
+		}
+		e := bytes.IndexByte(buf[k+1:], quote)
+		if e < 0 {
+			return 0, errNeedMore
+		}
+		value, err := o.unescape(buf[k+1 : k+1+e])
+		if err != nil {
+			return 0, err
+		}
+		o.key(string(name))
+		o.buf = appendString(o.buf, value)
+		if string(name) == "TIMESTAMP" {
+			when = string(value)
+		}
+		j = k + 1 + e + 1
+	}
+	// Child elements holding text (NEW), up to "</AUDIT_RECORD>".
+	for {
+		j = skipSpace(buf, j)
+		if j+len(recordClose) > len(buf) {
+			return 0, errNeedMore
+		}
+		if bytes.HasPrefix(buf[j:], recordClose) {
+			return recordEnd(j+len(recordClose), when, opts)
+		}
+		if buf[j] != '<' {
+			return 0, errOddShape
+		}
+		name, k, err := scanName(buf, j+1)
+		if err != nil {
+			return 0, err
+		}
+		k = skipSpace(buf, k)
+		if k+1 >= len(buf) {
+			return 0, errNeedMore
+		}
+		var value []byte
+		switch {
+		case buf[k] == '/' && buf[k+1] == '>':
+			j = k + 2
+		case buf[k] == '>':
+			e := bytes.IndexByte(buf[k+1:], '<')
+			if e < 0 {
+				return 0, errNeedMore
+			}
+			text := buf[k+1 : k+1+e]
+			closing := k + 1 + e
+			if closing+3+len(name) > len(buf) {
+				return 0, errNeedMore
+			}
+			if buf[closing+1] != '/' || !bytes.Equal(buf[closing+2:closing+2+len(name)], name) || buf[closing+2+len(name)] != '>' {
+				return 0, errOddShape // a nested element, a comment or CDATA
+			}
+			var err error
+			if value, err = o.unescape(text); err != nil {
+				return 0, err
+			}
+			j = closing + 3 + len(name)
+		default:
+			return 0, errOddShape
+		}
+		o.key(string(name))
+		o.buf = appendString(o.buf, value)
+		if string(name) == "TIMESTAMP" {
+			when = string(value)
+		}
+	}
+}
+
+func recordEnd(end int, when string, opts *Options) (int, error) {
+	if !recordInRange(opts, when) {
+		return -end, nil
+	}
+	return end, nil
+}
+
+// decodeRecord reads a record of an odd shape with encoding/xml, and returns the index past
+// its end.
+func decodeRecord(win *window, i int, o *object, opts *Options) (int, error) {
+	d := xml.NewDecoder(bytes.NewReader(win.buf[i:]))
+	o.begin()
+	o.str(keyFile, opts.File)
+	o.int(keyOffset, win.base+int64(i))
+	when := ""
+	depth := 0
+	for {
+		tok, err := d.Token()
+		if cutShort(err) {
+			return 0, errNeedMore // the record goes on past what was read
+		}
+		if err != nil {
+			return 0, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if depth == 1 {
+				for _, a := range t.Attr {
+					o.str(a.Name.Local, a.Value)
+					if a.Name.Local == "TIMESTAMP" {
+						when = a.Value
+					}
+				}
+				continue
+			}
+			var value string
+			if err := d.DecodeElement(&value, &t); cutShort(err) {
+				return 0, errNeedMore
+			} else if err != nil {
+				return 0, err
+			}
+			depth--
+			o.str(t.Name.Local, value)
+			if t.Name.Local == "TIMESTAMP" {
+				when = value
+			}
+		case xml.EndElement:
+			if depth--; depth == 0 {
+				return recordEnd(i+int(d.InputOffset()), when, opts)
+			}
+		}
+	}
+}
+
+// cutShort reports an error of encoding/xml for input that ends inside a record.
+func cutShort(err error) bool {
+	var syntax *xml.SyntaxError
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.As(err, &syntax) && strings.HasPrefix(syntax.Msg, "unexpected EOF")
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(buf []byte, j int) int {
+	for j < len(buf) && isSpace(buf[j]) {
+		j++
+	}
+	return j
+}
+
+// scanName returns the XML name at buf[j] (ASCII letters, digits, '_', '-', '.', ':'), and the
+// index past it: errOddShape if there is none, errNeedMore if it runs to the end of buf.
+func scanName(buf []byte, j int) ([]byte, int, error) {
+	k := j
+	for k < len(buf) {
+		c := buf[k]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '_' || c == ':' || k > j && (c >= '0' && c <= '9' || c == '-' || c == '.') {
+			k++
+			continue
+		}
+		break
+	}
+	switch {
+	case k == len(buf):
+		return nil, k, errNeedMore
+	case k == j:
+		return nil, k, errOddShape
+	}
+	return buf[j:k], k, nil
+}
+
+// unescape turns XML text into its characters: the five entities and character references,
+// line ends as XML reads them. Anything else is odd. The result is text itself or o's scratch
+// buffer, valid until the next call.
+func (o *object) unescape(text []byte) ([]byte, error) {
+	if bytes.IndexByte(text, '&') < 0 && bytes.IndexByte(text, '\r') < 0 {
+		if !utf8.Valid(text) {
+			return nil, errOddShape
+		}
+		return text, nil
+	}
+	out := o.scratch[:0]
+	defer func() { o.scratch = out[:0] }()
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch c {
+		case '\r':
+			out = append(out, '\n')
+			if i+1 < len(text) && text[i+1] == '\n' {
+				i++
+			}
+			continue
+		case '&':
+		default:
+			out = append(out, c)
+			continue
+		}
+		e := bytes.IndexByte(text[i:], ';')
+		if e < 0 {
+			return nil, errOddShape
+		}
+		ref := string(text[i+1 : i+e])
+		i += e
+		switch ref {
+		case "lt":
+			out = append(out, '<')
+		case "gt":
+			out = append(out, '>')
+		case "amp":
+			out = append(out, '&')
+		case "quot":
+			out = append(out, '"')
+		case "apos":
+			out = append(out, '\'')
+		default:
+			var n uint64
+			var err error
+			switch {
+			case len(ref) > 2 && (ref[:2] == "#x" || ref[:2] == "#X"):
+				n, err = strconv.ParseUint(ref[2:], 16, 32)
+			case len(ref) > 1 && ref[0] == '#':
+				n, err = strconv.ParseUint(ref[1:], 10, 32)
+			default:
+				return nil, errOddShape
+			}
+			if err != nil || !utf8.ValidRune(rune(n)) {
+				return nil, errOddShape
+			}
+			out = utf8.AppendRune(out, rune(n))
+		}
+	}
+	if !utf8.Valid(out) {
+		return nil, errOddShape
+	}
+	return out, nil
+}

@@ -1,0 +1,144 @@
+package events
+
+import (
+	"bytes"
+	"encoding/xml"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/mysqllogfs/mysqllogfs/tests/sample"
+)
+
+// viaEncodingXML is the reference: every record read by encoding/xml alone.
+func viaEncodingXML(t *testing.T, doc []byte) string {
+	out, err := referenceRecords(doc)
+	if err != nil {
+		t.Fatalf("encoding/xml: %v", err)
+	}
+	return out
+}
+
+func referenceRecords(doc []byte) (string, error) {
+	var out bytes.Buffer
+	d := xml.NewDecoder(bytes.NewReader(doc))
+	for {
+		at := d.InputOffset()
+		tok, err := d.Token()
+		if err == io.EOF {
+			return out.String(), nil
+		}
+		if err != nil {
+			return "", err
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok || start.Name.Local != "AUDIT_RECORD" {
+			continue
+		}
+		var o object
+		o.begin()
+		o.str(keyFile, "f")
+		o.int(keyOffset, at)
+		for _, a := range start.Attr {
+			o.str(a.Name.Local, a.Value)
+		}
+		for {
+			tok, err := d.Token()
+			if err != nil {
+				return "", err
+			}
+			if _, end := tok.(xml.EndElement); end {
+				break
+			}
+			if field, ok := tok.(xml.StartElement); ok {
+				var v string
+				if err := d.DecodeElement(&v, &field); err != nil {
+					return "", err
+				}
+				o.str(field.Name.Local, v)
+			}
+		}
+		o.end(&out)
+	}
+}
+
+// FuzzXMLScanner: the scanner never panics, and where encoding/xml reads a whole document of
+// records, the scanner gives the same objects.
+func FuzzXMLScanner(f *testing.F) {
+	var doc bytes.Buffer
+	sample.AuditLog(&doc, sample.AuditXML, 2<<10, 7, true)
+	f.Add(doc.Bytes())
+	f.Add([]byte(`<AUDIT><AUDIT_RECORD NAME="a&amp;b" X='1'/><AUDIT_RECORD><A>x&#10;y</A><B/></AUDIT_RECORD></AUDIT>`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		var got bytes.Buffer
+		err := writeXMLRecords(&got, bytes.NewReader(doc), Options{File: "f"})
+		want, refErr := referenceRecords(doc)
+		if err == nil && refErr == nil && got.String() != want {
+			t.Fatalf("the scanner gives\n%s\nencoding/xml gives\n%s", got.String(), want)
+		}
+	})
+}
+
+// The scanner made for the server's XML gives what encoding/xml gives: for the NEW and OLD
+// formats, entities and character references, CR LF line ends, empty elements, non-ASCII
+// text, odd records that only encoding/xml reads (a comment, CDATA), and whatever the chunks
+// the stream arrives in.
+func TestXMLScannerAgreesWithEncodingXML(t *testing.T) {
+	var newFormat bytes.Buffer
+	sample.AuditLog(&newFormat, sample.AuditXML, 600<<10, 5, true)
+	crafted := `<?xml version="1.0" encoding="utf-8"?>
+<AUDIT>
+ <AUDIT_RECORD TIMESTAMP="2024-01-02T00:00:00 UTC" NAME="Query" SQLTEXT="SELECT &apos;a&lt;b&apos; &amp;&amp; &quot;x&quot; &#233;&#x1F600;" STATUS="0"/>
+ <AUDIT_RECORD
+   NAME='Connect'
+   USER="r&#10;oot"/>
+ <AUDIT_RECORD>` + "\r\n" + `  <NAME>Query</NAME>` + "\r\n" + `  <SQLTEXT>line1` + "\r\n" + `line2` + "\r" + `line3 Grüße 東京</SQLTEXT>
+  <OS_LOGIN/>
+  <IP></IP>
+ </AUDIT_RECORD>
+ <AUDIT_RECORD><NAME>Odd</NAME><!-- a comment --><SQLTEXT><![CDATA[<raw> & text]]></SQLTEXT></AUDIT_RECORD>
+ <AUDIT_RECORD><NAME a="1">attr on a field</NAME></AUDIT_RECORD>
+</AUDIT>
+`
+	for name, doc := range map[string][]byte{"NEW": newFormat.Bytes(), "crafted": []byte(crafted)} {
+		want := viaEncodingXML(t, doc)
+		for _, reader := range []func() io.Reader{
+			func() io.Reader { return bytes.NewReader(doc) },
+			func() io.Reader { return iotest.OneByteReader(bytes.NewReader(doc)) },
+			func() io.Reader { return iotest.HalfReader(bytes.NewReader(doc)) },
+		} {
+			var got bytes.Buffer
+			if err := writeXMLRecords(&got, reader(), Options{File: "f"}); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if got.String() != want {
+				t.Fatalf("%s: the scanner gives\n%s\nencoding/xml gives\n%s", name, head(got.String()), head(want))
+			}
+		}
+	}
+}
+
+func head(s string) string {
+	if i := strings.Index(s[min(len(s), 2000):], "\n"); i >= 0 {
+		return s[:min(len(s), 2000)+i]
+	}
+	return s
+}
+
+// A record cut short: the complete ones from an active log, an error from a closed one.
+func TestXMLScannerCutShort(t *testing.T) {
+	var doc bytes.Buffer
+	sample.AuditLog(&doc, sample.AuditXML, 50<<10, 6, false)
+	cut := doc.Bytes()[:bytes.LastIndex(doc.Bytes(), []byte("<SQLTEXT>"))+4]
+	var out bytes.Buffer
+	if err := writeXMLRecords(&out, bytes.NewReader(cut), Options{Unfinished: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := bytes.Count(out.Bytes(), []byte("\n")), bytes.Count(cut, []byte("</AUDIT_RECORD>")); got != want {
+		t.Fatalf("%d records from the active log, %d are complete", got, want)
+	}
+	if err := writeXMLRecords(io.Discard, bytes.NewReader(cut), Options{}); err == nil {
+		t.Fatal("a closed log cut short gives no error")
+	}
+}

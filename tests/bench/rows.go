@@ -28,9 +28,12 @@ const repeats = 16
 // and returns each side's runs. Order matters here: this VM hands freed memory back to its
 // host, and a run that comes right after another side freed its page cache finds that memory
 // still mapped, so it would favour whichever side always came second.
-func inTurn[T any](sides ...func() T) [][]T {
+func inTurn[T any](sides ...func() T) [][]T { return inTurnN(repeats, sides...) }
+
+// inTurnN is inTurn with n rounds, for rows whose rounds take long.
+func inTurnN[T any](n int, sides ...func() T) [][]T {
 	runs := make([][]T, len(sides))
-	for i := range repeats {
+	for i := range n {
 		for k := range sides {
 			side := (i + k) % len(sides)
 			runs[side] = append(runs[side], sides[side]())
@@ -62,6 +65,8 @@ var rows = []row{
 	{"A1", vectorAESEndToEnd},
 	{"I1", ownInflaterEndToEnd},
 	{"X1", pathologicalShapes},
+	{"E1", eventsOfBinlog},
+	{"E2", eventsOfAudit},
 }
 
 // build is a mysqllogfs binary and the environment it runs in: the rows A1-A4 and I1-I2 set

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mysqllogfs/mysqllogfs/tests/sample"
+)
+
+// The decoded view (issue 19). E1: `mysqllogfs events` of a 1 GiB binlog of row events against
+// mariadb-binlog decoding the same rows; E2: `events` of the audit log of 1 GiB plaintext
+// against `cat` of it, so that decoding records costs no more than decompressing them. Four
+// rounds a side: a round of E1 takes over half a minute.
+const eventRounds = 4
+
+func eventsOfBinlog(d data) {
+	rows := filepath.Join(*dir, "rows", "binlog.000001")
+	once(rows, func() {
+		os.MkdirAll(filepath.Dir(rows), 0o700)
+		f := create(rows)
+		check(sample.RowBinlog(f, GiB, 1, "binlog.000002"))
+		closeAll(f)
+	})
+	defer holdInMemory(rows)()
+	size := fileSize(rows)
+	mariadbBinlog := "mariadb-binlog --base64-output=decode-rows -vv " + rows + " >/dev/null"
+	runs := inTurnN(eventRounds, func() time.Duration {
+		return timed(fmt.Sprintf("%s events %s >/dev/null", bin, rows))
+	}, func() time.Duration { return timed(mariadbBinlog) })
+	ours, base := runs[0], runs[1]
+	report("E1", "`events` of a 1 GiB binlog of row events", throughput(size, median(ours)),
+		"mariadb-binlog -vv: "+throughput(size, median(base)), pairedRatio(base, ours), ">= 2x")
+	report("E1m", "peak RSS of that `events`", peakRSSOf(bin, "events", rows), "", "", "<= 64 MiB")
+}
+
+func eventsOfAudit(d data) {
+	src := filepath.Join(d.auditDir, d.auditName)
+	defer holdInMemory(src)()
+	runs := inTurnN(eventRounds, func() time.Duration {
+		return timed(fmt.Sprintf("%s events --keyring %s %s >/dev/null", bin, d.keyring, src))
+	}, func() time.Duration {
+		return timed(fmt.Sprintf("%s cat --keyring %s %s >/dev/null", bin, d.keyring, src))
+	})
+	ours, base := runs[0], runs[1]
+	report("E2", "`events` of a `.gz.<pwd_id>.enc` XML audit log, 1 GiB plaintext", throughput(d.auditPlainSize, median(ours)),
+		"`cat`: "+throughput(d.auditPlainSize, median(base)), pairedRatio(base, ours), ">= 1x")
+}

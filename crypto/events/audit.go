@@ -26,50 +26,9 @@ func writeAudit(w io.Writer, r *bufio.Reader, opts Options) error {
 	case head[0] == '<':
 		return writeXMLRecords(w, r, opts)
 	case head[0] == '[' || head[0] == '{':
-		return writeJSONRecords(w, r, opts, head[0] == '[')
+		return writeJSONRecords(w, r, opts)
 	}
 	return ErrNotALog
-}
-
-// writeJSONRecords writes each object of a JSON array or of JSON lines, its members as they are.
-func writeJSONRecords(w io.Writer, r io.Reader, opts Options, array bool) error {
-	d := json.NewDecoder(r)
-	if array {
-		if _, err := d.Token(); err != nil {
-			return endOfRecords(err, opts)
-		}
-	}
-	var o object
-	var compact bytes.Buffer
-	for d.More() {
-		var raw json.RawMessage
-		if err := d.Decode(&raw); err != nil {
-			return endOfRecords(err, opts)
-		}
-		at := d.InputOffset() - int64(len(raw))
-		compact.Reset()
-		if err := json.Compact(&compact, raw); err != nil || compact.Len() < 2 || compact.Bytes()[0] != '{' {
-			return badLog("the audit record at byte %d is not a JSON object", at)
-		}
-		if opts.bounded() && !recordInRange(&opts, jsonTimestamp(compact.Bytes())) {
-			continue
-		}
-		o.begin()
-		o.str(keyFile, opts.File)
-		o.int(keyOffset, at)
-		if rest := compact.Bytes()[1 : compact.Len()-1]; len(rest) > 0 {
-			o.buf = append(append(o.buf, ','), rest...)
-		}
-		if err := o.end(w); err != nil {
-			return err
-		}
-	}
-	if array {
-		if _, err := d.Token(); err != nil && err != io.EOF {
-			return endOfRecords(err, opts)
-		}
-	}
-	return nil
 }
 
 // endOfRecords judges where the records stopped: the end of a log still being written, or

@@ -140,9 +140,11 @@ func TestKilledReaderStopsItsWork(t *testing.T) {
 	cat.Process.Kill()
 	cat.Wait()
 	time.Sleep(time.Second)
-	if busy := cpuTicksIn(t, pid, 2*time.Second); busy > 30 {
+	busy := cpuTicksIn(t, pid, 2*time.Second)
+	if busy > 30 {
 		t.Fatalf("the mount used %d ticks of CPU in the 2 s after its reader was killed, from 1 s on", busy)
 	}
+	t.Logf("the mount used %d ticks of CPU in the 2 s after its reader was killed, from 1 s on", busy)
 	if !strings.Contains(m.logs.String(), "read interrupted") {
 		t.Errorf("the log does not say a read was interrupted:\n%s", m.logs)
 	}

@@ -20,6 +20,7 @@ type binlogWriter struct {
 	w    io.Writer
 	opts *Options
 	obj  object
+	pos  int64  // where the next event starts in the file
 	gtid string // of the transaction the events belong to, until it ends
 }
 
@@ -27,11 +28,29 @@ func writeBinlog(w io.Writer, r io.Reader, opts Options) error {
 	if _, err := io.ReadFull(r, make([]byte, len(binlogMagic))); err != nil {
 		return badLog("%v", err)
 	}
+	return parseBinlog(w, r, newParser(), int64(len(binlogMagic)), opts)
+}
+
+// resumeBinlog writes the events of a binlog from the event at from, where r starts; format is
+// the binlog's Format_description event, which the parser needs first.
+func resumeBinlog(w io.Writer, r io.Reader, format []byte, from int64, opts Options) error {
+	p := newParser()
+	if _, err := p.ParseSingleEvent(bytes.NewReader(format), func(*replication.BinlogEvent) error { return nil }); err != nil {
+		return badLog("the Format_description event: %v", err)
+	}
+	return parseBinlog(w, r, p, from, opts)
+}
+
+func newParser() *replication.BinlogParser {
 	p := replication.NewBinlogParser()
 	p.SetVerifyChecksum(true)
 	p.SetTimestampStringLocation(time.UTC) // TIMESTAMP values as the server stores them
 	p.SetPayloadDecoderConcurrency(1)
-	b := &binlogWriter{w: w, opts: &opts}
+	return p
+}
+
+func parseBinlog(w io.Writer, r io.Reader, p *replication.BinlogParser, from int64, opts Options) error {
+	b := &binlogWriter{w: w, opts: &opts, pos: from}
 	err := p.ParseReader(r, b.event)
 	if err != nil && !(opts.Unfinished && isCutShort(err)) {
 		return badLog("%v", err)
@@ -44,10 +63,15 @@ func isCutShort(err error) bool {
 	return bytes.Contains([]byte(err.Error()), []byte("EOF"))
 }
 
-// event writes one event; the events of a Transaction_payload each as their own.
+// event writes one event; the events of a Transaction_payload each as their own. The position
+// is counted in the file (a relay log's end_log_pos are its source's).
 func (b *binlogWriter) event(e *replication.BinlogEvent) error {
 	h := e.Header
-	pos := int64(h.LogPos) - int64(h.EventSize)
+	pos := b.pos
+	b.pos += int64(h.EventSize)
+	if b.opts.observe != nil {
+		b.opts.observe(pos, e, b.gtid == "")
+	}
 	if payload, ok := e.Event.(*replication.TransactionPayloadEvent); ok {
 		if err := b.write(e, pos, -1); err != nil {
 			return err

@@ -6,9 +6,10 @@ package events
 
 import (
 	"bufio"
-	"bytes"
+
 	"errors"
 	"fmt"
+	"github.com/go-mysql-org/go-mysql/replication"
 	"io"
 	"time"
 )
@@ -20,6 +21,10 @@ type Options struct {
 	// Unfinished: the log may end inside an event or record (a log the server is still
 	// writing): the complete ones are written and the rest is not an error.
 	Unfinished bool
+
+	// For View: told of each record's plaintext offset, or each binlog event's, before it
+	// is written; outside a transaction says no GTID is carried over to the event.
+	observe func(at int64, event *replication.BinlogEvent, outsideTransaction bool)
 }
 
 // ErrNotALog is returned for plaintext that is neither a binlog nor an audit log.
@@ -32,18 +37,8 @@ var binlogMagic = []byte{0xfe, 'b', 'i', 'n'}
 
 // Write decodes the plaintext r, a binlog or an audit log told apart by its first bytes, to w.
 func Write(w io.Writer, r io.Reader, opts Options) error {
-	br := bufio.NewReaderSize(r, 256<<10)
-	head, _ := br.Peek(len(binlogMagic))
 	out := bufio.NewWriterSize(w, 256<<10)
-	var err error
-	switch {
-	case bytes.Equal(head, binlogMagic):
-		err = writeBinlog(out, br, opts)
-	case len(bytes.TrimLeft(head, " \t\r\n\xef\xbb\xbf")) > 0 || len(head) > 0:
-		err = writeAudit(out, br, opts)
-	default:
-		return nil // empty: no events
-	}
+	err := decode(out, r, opts)
 	if flushErr := out.Flush(); err == nil {
 		err = flushErr
 	}

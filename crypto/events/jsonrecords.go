@@ -11,7 +11,14 @@ import (
 // are, made compact. A scanner finds each object's end and drops the white space outside its
 // strings in one pass; encoding/json then checks the result, which is what makes it JSON.
 func writeJSONRecords(w io.Writer, r io.Reader, opts Options) error {
+	return writeJSONRecordsFrom(w, r, 0, opts)
+}
+
+// writeJSONRecordsFrom is writeJSONRecords for a stream that starts at plaintext offset from,
+// at a record.
+func writeJSONRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) error {
 	win := newWindow(r)
+	win.base = from
 	var o object
 	var compact []byte
 	inArray := false
@@ -58,6 +65,9 @@ func writeJSONRecords(w io.Writer, r io.Reader, opts Options) error {
 		}
 		if err != nil || !json.Valid(compact) {
 			return badLog("the audit record at byte %d is not a JSON object", at)
+		}
+		if opts.observe != nil {
+			opts.observe(at, nil, true)
 		}
 		if !opts.bounded() || recordInRange(&opts, jsonTimestamp(compact)) {
 			o.begin()

@@ -28,7 +28,13 @@ var errOddShape = errors.New("odd shape")
 
 // writeXMLRecords writes each AUDIT_RECORD element: its attributes, then its child elements.
 func writeXMLRecords(w io.Writer, r io.Reader, opts Options) error {
+	return writeXMLRecordsFrom(w, r, 0, opts)
+}
+
+// writeXMLRecordsFrom is writeXMLRecords for a stream that starts at plaintext offset from.
+func writeXMLRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) error {
 	win := newWindow(r)
+	win.base = from
 	var o object
 	for {
 		i := win.find(recordOpen, 0)
@@ -51,6 +57,9 @@ func writeXMLRecords(w io.Writer, r io.Reader, opts Options) error {
 			}
 			if err != nil {
 				return badLog("the audit record at byte %d: %v", win.base+int64(i), err)
+			}
+			if opts.observe != nil {
+				opts.observe(win.base+int64(i), nil, true)
 			}
 			if end > 0 { // written, unless outside the time bounds
 				if err := o.end(w); err != nil {

@@ -1,0 +1,294 @@
+package events
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/go-mysql-org/go-mysql/replication"
+)
+
+// View is a log's decoded events as a file: at any offset, the bytes Write gives for the whole
+// plaintext. Measure decodes it once, which gives the size and an index of points where
+// decoding can start again: an audit record, or a binlog transaction's first event. A read
+// decodes from the nearest point before it, or goes on from where the last read ended.
+type View struct {
+	src  io.ReaderAt // the plaintext
+	size int64
+	opts Options
+
+	mu       sync.Mutex
+	binlog   bool
+	format   []byte  // a binlog's Format_description event, which a resumed parser needs
+	points   []point // ascending; points[0] is the start
+	spacing  int64   // output bytes between recorded points
+	measured bool
+	outSize  int64
+	idle     *cursor // a decode left where the last read ended
+}
+
+// point is where decoding can start again: out in the events, in in the plaintext.
+type point struct{ out, in int64 }
+
+const (
+	viewSpacing   = 1 << 20 // at most one point per MiB of events...
+	viewMaxPoints = 4096    // ...and this many at most: the index stays within 64 KiB
+)
+
+// NewView returns the view of the plaintext src of the given size.
+func NewView(src io.ReaderAt, size int64, opts Options) *View {
+	return &View{src: src, size: size, opts: opts, spacing: viewSpacing}
+}
+
+// Measure decodes the whole log once: after it, Size is exact and reads find the index.
+func (v *View) Measure(ctx context.Context) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.measured {
+		return nil
+	}
+	count := &counter{}
+	opts := v.opts
+	opts.observe = func(at int64, e *replication.BinlogEvent, outside bool) { v.note(count.n, at, e, outside) }
+	v.points = []point{{0, 0}}
+	err := decode(count, ctxReader{ctx, io.NewSectionReader(v.src, 0, v.size)}, opts)
+	if err != nil {
+		return err
+	}
+	v.measured, v.outSize = true, count.n
+	return nil
+}
+
+// note records a point at a record or at a binlog transaction's start, and keeps a binlog's
+// Format_description event.
+func (v *View) note(out, in int64, e *replication.BinlogEvent, outsideTransaction bool) {
+	if e != nil {
+		v.binlog = true
+		if e.Header.EventType == replication.FORMAT_DESCRIPTION_EVENT {
+			v.format = append([]byte(nil), e.RawData...)
+		}
+		if !startsTransaction(e, outsideTransaction) {
+			return
+		}
+	}
+	if out < v.points[len(v.points)-1].out+v.spacing {
+		return
+	}
+	if len(v.points) == viewMaxPoints {
+		kept := v.points[:1]
+		for i := 2; i < len(v.points); i += 2 {
+			kept = append(kept, v.points[i])
+		}
+		v.points, v.spacing = kept, 2*v.spacing
+	}
+	v.points = append(v.points, point{out, in})
+}
+
+// startsTransaction: the events a binlog decode can start again from, with nothing carried
+// over from the events before: a GTID event, or a statement outside any GTID's transaction
+// (a log without GTIDs). A row event needs its table map, so it never is one.
+func startsTransaction(e *replication.BinlogEvent, outsideTransaction bool) bool {
+	switch e.Header.EventType {
+	case replication.GTID_EVENT, replication.ANONYMOUS_GTID_EVENT, replication.GTID_TAGGED_LOG_EVENT,
+		replication.MARIADB_GTID_EVENT:
+		return true
+	case replication.QUERY_EVENT, replication.MARIADB_QUERY_COMPRESSED_EVENT:
+		return outsideTransaction
+	}
+	return false
+}
+
+// Size is the size of the events; exact once Measure has returned.
+func (v *View) Size() int64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.outSize
+}
+
+// ErrNotMeasured: a read before Measure.
+var ErrNotMeasured = errors.New("the events' size is not known yet: Measure first")
+
+// ReadAt reads the events at off.
+func (v *View) ReadAt(p []byte, off int64) (int, error) {
+	return v.ReadAtContext(context.Background(), p, off)
+}
+
+// ReadAtContext is ReadAt that stops with ctx's error once ctx is done.
+func (v *View) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	v.mu.Lock()
+	if !v.measured {
+		v.mu.Unlock()
+		return 0, ErrNotMeasured
+	}
+	if off >= v.outSize {
+		v.mu.Unlock()
+		return 0, io.EOF
+	}
+	c := v.idle
+	v.idle = nil
+	if c == nil || c.out > off || off-c.out > v.spacing {
+		if c != nil {
+			c.stop()
+		}
+		c = v.start(v.pointBefore(off))
+	}
+	v.mu.Unlock()
+
+	n, err := c.readAt(ctx, p, off, v.outSize)
+	v.mu.Lock()
+	if err == nil && v.idle == nil {
+		v.idle = c
+	} else {
+		c.stop()
+	}
+	v.mu.Unlock()
+	if err == nil && n < len(p) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// pointBefore returns the last point at or before off. Called with mu held.
+func (v *View) pointBefore(off int64) point {
+	i := len(v.points) - 1
+	for i > 0 && v.points[i].out > off {
+		i--
+	}
+	return v.points[i]
+}
+
+// Release stops the decode a read left running.
+func (v *View) Release() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.idle != nil {
+		v.idle.stop()
+		v.idle = nil
+	}
+}
+
+// cursor is a decode running from a point, its events read through a pipe.
+type cursor struct {
+	out  int64 // the offset of the next byte the pipe gives
+	pipe *io.PipeReader
+	done chan struct{}
+}
+
+// start begins decoding at pt. Called with mu held.
+func (v *View) start(pt point) *cursor {
+	pr, pw := io.Pipe()
+	c := &cursor{out: pt.out, pipe: pr, done: make(chan struct{})}
+	src := io.NewSectionReader(v.src, pt.in, v.size-pt.in)
+	opts, binlog, format := v.opts, v.binlog, v.format
+	go func() {
+		defer close(c.done)
+		out := bufio.NewWriterSize(pw, 64<<10)
+		var err error
+		switch {
+		case binlog && pt.in > 0:
+			err = resumeBinlog(out, bufio.NewReaderSize(src, 256<<10), format, pt.in, opts)
+		case pt.in > 0:
+			err = writeAuditFrom(out, bufio.NewReaderSize(src, 256<<10), pt.in, opts)
+		default:
+			err = decode(out, src, opts)
+		}
+		if err == nil {
+			err = out.Flush()
+		}
+		pw.CloseWithError(err)
+	}()
+	return c
+}
+
+// readAt skips to off and fills p, up to size.
+func (c *cursor) readAt(ctx context.Context, p []byte, off, size int64) (int, error) {
+	if err := c.skip(ctx, off-c.out); err != nil {
+		return 0, err
+	}
+	p = p[:min(int64(len(p)), size-off)]
+	n := 0
+	for n < len(p) {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		k, err := c.pipe.Read(p[n:])
+		n += k
+		c.out += int64(k)
+		if err == io.EOF {
+			return n, errors.New("the events ended before their measured size: the log changed")
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (c *cursor) skip(ctx context.Context, n int64) error {
+	var buf [32 << 10]byte
+	for n > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		k, err := c.pipe.Read(buf[:min(n, int64(len(buf)))])
+		n -= int64(k)
+		c.out += int64(k)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stop ends the decode and waits for it.
+func (c *cursor) stop() {
+	c.pipe.CloseWithError(errStopped)
+	<-c.done
+}
+
+var errStopped = errors.New("stopped")
+
+// decode writes the events of plaintext from its start to w, unbuffered above w.
+func decode(w io.Writer, r io.Reader, opts Options) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	head, _ := br.Peek(len(binlogMagic))
+	switch {
+	case bytes.Equal(head, binlogMagic):
+		return writeBinlog(w, br, opts)
+	case len(head) > 0:
+		return writeAudit(w, br, opts)
+	}
+	return nil
+}
+
+// writeAuditFrom writes the records of an audit log from the record at from, where r starts.
+func writeAuditFrom(w io.Writer, r *bufio.Reader, from int64, opts Options) error {
+	head, _ := r.Peek(1)
+	if len(head) == 1 && head[0] == '{' {
+		return writeJSONRecordsFrom(w, r, from, opts)
+	}
+	return writeXMLRecordsFrom(w, r, from, opts)
+}
+
+type counter struct{ n int64 }
+
+func (c *counter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// ctxReader stops reading once its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -99,6 +99,9 @@ func (auditLog) open(o opening) (plaintext, error) {
 	}
 	g, err := inflate.NewGzipReader(compressed, compressedSize, inflate.Options{AcceptUnfinished: unfinished, Previous: prev, ProvenSize: opts.ProvenSize})
 	if err != nil {
+		if cbc, encrypted := compressed.(*cbcReader); encrypted {
+			cbc.release()
+		}
 		return nil, damage(err)
 	}
 	return &gzipLog{g}, nil
@@ -188,6 +191,12 @@ func (p AuditPassword) cipher(salt []byte) (*aesmode.CBC, []byte, error) {
 // the plaintext is a gzip stream, whatever the name said.
 func openAuditCBC(src io.ReaderAt, size int64, pw AuditPassword, acceptUnfinished bool) (r *cbcReader, compressed bool, err error) {
 	r = &cbcReader{src: src, pw: pw}
+	opened := r
+	defer func() {
+		if err != nil {
+			opened.release() // the layouts the scan reserved
+		}
+	}()
 	first, err := r.newSegment(src, 0)
 	if err != nil {
 		return nil, false, err

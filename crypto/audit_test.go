@@ -449,6 +449,13 @@ func TestAuditManyContainersOfMixedLengths(t *testing.T) {
 			t.Fatalf("budget %d: %d bytes of layouts still held after Close", budget, used-before)
 		}
 	}
+	// An open that fails after the scan (the rotated log's last block cut) gives them back too.
+	if _, err := crypto.OpenFile(writeTemp(t, auditName, file[:len(file)-1]), staticKeys{auditKeyID: []byte(auditSecret)}, crypto.Options{}); !errors.Is(err, crypto.ErrCorrupt) {
+		t.Fatalf("a rotated log without its last block: %v", err)
+	}
+	if used := crypto.LayoutBytes(); used != before {
+		t.Fatalf("%d bytes of layouts held after a failed open", used-before)
+	}
 }
 
 // writeTemp writes data to a file of that name in a temporary directory.

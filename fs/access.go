@@ -52,7 +52,7 @@ func (v *view) access(ctx context.Context, path string, mode uint32) syscall.Err
 		return 0 // root, with the capabilities that pass every permission check
 	}
 	if euid != 0 {
-		if errno := v.ancestorsSearchable(caller, status.groups); errno != 0 {
+		if errno := v.ancestorsSearchable(caller, status); errno != 0 {
 			return errno
 		}
 		return v.refuseACLs(path)
@@ -88,7 +88,7 @@ func (v *view) refuseACLs(path string) syscall.Errno {
 // caller may pass through every directory above the source: the view starts below them, so
 // neither the kernel nor the checks of names in the view see them. A directory with an ACL
 // there is refused, as one in the view is.
-func (v *view) ancestorsSearchable(caller *fuse.Caller, groups []uint32) syscall.Errno {
+func (v *view) ancestorsSearchable(caller *fuse.Caller, status callerStatus) syscall.Errno {
 	source, err := filepath.EvalSymlinks(v.source) // the directories a path to it really passes
 	if err != nil {
 		return syscall.EACCES
@@ -101,7 +101,7 @@ func (v *view) ancestorsSearchable(caller *fuse.Caller, groups []uint32) syscall
 		if errno := v.refuseACLs(dir); errno != 0 {
 			return errno
 		}
-		if !permits(&st, caller, groups, 1) {
+		if !permits(&st, caller, status, 1) {
 			v.log.Warn("refused to another user: it may not pass through a directory above the source", "directory", dir, "uid", caller.Uid)
 			return syscall.EACCES
 		}
@@ -111,15 +111,16 @@ func (v *view) ancestorsSearchable(caller *fuse.Caller, groups []uint32) syscall
 	}
 }
 
-// permits applies permission bits as the kernel does: the owner's, else the group's, else
-// everyone's; bit is 4, 2 or 1 (read, write, search).
-func permits(st *unix.Stat_t, caller *fuse.Caller, groups []uint32, bit uint32) bool {
+// permits applies permission bits as the kernel does: a capability that overrides them, else
+// the owner's, the group's or everyone's; bit is 4, 2 or 1 (read, write, search).
+func permits(st *unix.Stat_t, caller *fuse.Caller, status callerStatus, bit uint32) bool {
+	const override, readSearch = 1 << unix.CAP_DAC_OVERRIDE, 1 << unix.CAP_DAC_READ_SEARCH
 	switch {
-	case caller.Uid == 0:
-		return true // a mount that is not root lets in root only with its capabilities
+	case status.caps&override != 0, status.caps&readSearch != 0 && bit != 2:
+		return true
 	case st.Uid == caller.Uid:
 		return st.Mode>>6&bit != 0
-	case st.Gid == caller.Gid || slices.Contains(groups, st.Gid):
+	case st.Gid == caller.Gid || slices.Contains(status.groups, st.Gid):
 		return st.Mode>>3&bit != 0
 	}
 	return st.Mode&bit != 0
@@ -143,7 +144,10 @@ func accessAs(caller *fuse.Caller, status callerStatus, path string, mode uint32
 		err := setThreadIdentity(int(caller.Uid), int(caller.Gid), groups)
 		restoreCaps := func() error { return nil }
 		if err == nil && drop != 0 {
-			restoreCaps, err = dropThreadCaps(drop)
+			var restore func() error
+			if restore, err = dropThreadCaps(drop); err == nil {
+				restoreCaps = restore
+			}
 		}
 		if err == nil {
 			err = unix.Faccessat2(unix.AT_FDCWD, path, mode, unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW)

@@ -31,12 +31,14 @@ const callerCheckEvery = 200 * time.Millisecond
 // and the function that ends the watch once the read is done.
 func (w *callerWatch) watch(ctx context.Context) (context.Context, func()) {
 	caller, ok := fuse.FromContext(ctx)
-	if !ok || caller.Pid == 0 || syscall.Kill(int(caller.Pid), 0) == syscall.ESRCH {
-		// The kernel's own, or a caller this process cannot see (another pid namespace):
-		// whether it is gone cannot be told.
+	if !ok || caller.Pid == 0 { // the kernel's own, or a caller outside the mount's pid namespace
 		return ctx, func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	if syscall.Kill(int(caller.Pid), 0) == syscall.ESRCH {
+		cancel() // gone already: readahead queued behind a read of a program that was killed
+		return ctx, func() {}
+	}
 	r := &watchedRead{pid: int(caller.Pid), cancel: cancel}
 	w.mu.Lock()
 	if w.reads == nil {

@@ -273,6 +273,10 @@ func TestPermissionsOfAnUnprivilegedAllowOtherMount(t *testing.T) {
 	if _, err := readBy(readerUID, readerGID, "binlog.000001"); err == nil {
 		t.Error("another user read a file of a source inside a 0700 directory it may not enter")
 	}
+	capless := exec.Command("setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--", "cat", filepath.Join(mnt, "binlog.000001"))
+	if out, err := capless.Output(); err == nil {
+		t.Errorf("root without CAP_DAC_OVERRIDE read %d bytes of a source inside a 0700 directory of another user", len(out))
+	}
 	os.Chmod(private, 0o711)
 	if out, err := readBy(readerUID, readerGID, "binlog.000001"); err != nil || !bytes.Equal(out, plain) {
 		t.Errorf("another user, once it may pass through: %v", err)

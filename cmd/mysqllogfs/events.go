@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
 	"github.com/mysqllogfs/mysqllogfs/crypto/events"
@@ -38,9 +39,13 @@ func eventsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			out, err := eventsOutput()
+			if err != nil {
+				return err
+			}
 			failed := 0
 			for _, path := range c.Args().Slice() {
-				if err := eventsOf(os.Stdout, path, keys, opts); err != nil {
+				if err := eventsOf(out, path, keys, opts); err != nil {
 					fmt.Fprintf(os.Stderr, "mysqllogfs: %s: %v\n", path, err)
 					failed++
 				}
@@ -62,6 +67,21 @@ func eventsOf(out io.Writer, path string, keys keysrc.Source, opts events.Option
 	go func() { feed.CloseWithError(pipe(feed, f)) }()
 	defer plain.Close()
 	return events.Write(out, plain, opts)
+}
+
+// eventsOutput is standard output on a descriptor of its own, with descriptor 1 moved to
+// standard error: go-mysql prints some decoding failures to standard output, where they
+// would land in the middle of a line of events.
+func eventsOutput() (*os.File, error) {
+	fd, err := unix.Dup(1)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Dup2(2, 1); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "stdout"), nil
 }
 
 // parseDatetime reads a time bound; "" is none.

@@ -2,6 +2,8 @@ package events
 
 import (
 	"bytes"
+	"errors"
+	"math/bits"
 	"fmt"
 	"io"
 	"time"
@@ -46,21 +48,59 @@ func newParser() *replication.BinlogParser {
 	p.SetVerifyChecksum(true)
 	p.SetTimestampStringLocation(time.UTC) // TIMESTAMP values as the server stores them
 	p.SetPayloadDecoderConcurrency(1)
+	p.SetRowsEventDecodeFunc(decodeRows)
 	return p
 }
 
-func parseBinlog(w io.Writer, r io.Reader, p *replication.BinlogParser, from int64, opts Options) error {
+// decodeRows is go-mysql's decoding of a row event, refusing one whose rows take no bytes:
+// go-mysql would read such rows from the event's data for ever.
+func decodeRows(e *replication.RowsEvent, data []byte) error {
+	pos, err := e.DecodeHeader(data)
+	if err != nil {
+		return err
+	}
+	present := 0
+	for _, b := range e.ColumnBitmap1 {
+		present += bits.OnesCount8(b)
+	}
+	if present == 0 && pos < len(data) {
+		return errors.New("a row event whose rows have no columns carries row data")
+	}
+	return e.DecodeData(pos, data)
+}
+
+func parseBinlog(w io.Writer, r io.Reader, p *replication.BinlogParser, from int64, opts Options) (err error) {
 	b := &binlogWriter{w: w, opts: &opts, pos: from}
-	err := p.ParseReader(r, b.event)
-	if err != nil && !(opts.Unfinished && isCutShort(err)) {
-		return badLog("%v", err)
+	in := &endWatcher{r: r}
+	defer func() {
+		if v := recover(); v != nil { // go-mysql does not check every length it reads
+			err = badLog("the event at byte %d: %v", b.pos, v)
+		}
+	}()
+	err = p.ParseReader(in, b.event)
+	if err != nil && !(opts.Unfinished && in.ended) {
+		var bad *replication.EventError
+		if errors.As(err, &bad) { // its own message quotes the event's bytes: not for a log line
+			return badLog("the %s event at byte %d: %s", typeName(bad.Header.EventType), b.pos, bad.Err)
+		}
+		return badLog("the event at byte %d: %v", b.pos, err)
 	}
 	return nil
 }
 
-// isCutShort reports a binlog that ends inside an event: go-mysql says so only in words.
-func isCutShort(err error) bool {
-	return bytes.Contains([]byte(err.Error()), []byte("EOF"))
+// endWatcher notes that its reader has reached the end: a parse error there is an event cut
+// short at the end of a log still being written; anywhere else it is damage.
+type endWatcher struct {
+	r     io.Reader
+	ended bool
+}
+
+func (e *endWatcher) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.ended = true
+	}
+	return n, err
 }
 
 // event writes one event; the events of a Transaction_payload each as their own. The position

@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -100,9 +101,9 @@ func (c *column) appendValue(b []byte, v any) []byte {
 	case uint64:
 		return strconv.AppendUint(b, v, 10)
 	case float32:
-		return strconv.AppendFloat(b, float64(v), 'g', -1, 32)
+		return appendFloat(b, float64(v), 32)
 	case float64:
-		return strconv.AppendFloat(b, v, 'g', -1, 64)
+		return appendFloat(b, v, 64)
 	case string:
 		return c.appendBytes(b, v)
 	case []byte:
@@ -164,3 +165,17 @@ func appendText(b []byte, text []byte) []byte {
 }
 
 func toText(v any) string { return fmt.Sprint(v) }
+
+// appendFloat writes a float as a number; the values JSON has no number for (which a server
+// never stores, so only damage brings them) as the strings "NaN", "Infinity", "-Infinity".
+func appendFloat(b []byte, f float64, bits int) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(b, `"NaN"`...)
+	case math.IsInf(f, 1):
+		return append(b, `"Infinity"`...)
+	case math.IsInf(f, -1):
+		return append(b, `"-Infinity"`...)
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, bits)
+}

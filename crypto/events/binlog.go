@@ -3,9 +3,9 @@ package events
 import (
 	"bytes"
 	"errors"
-	"math/bits"
 	"fmt"
 	"io"
+	"math/bits"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/replication"

@@ -136,7 +136,6 @@ func TestEventsShortTableMapIsAnError(t *testing.T) {
 	}
 }
 
-
 // A row event of no columns with row data made go-mysql read rows from it for ever, growing
 // until memory ran out; so did one whose column bitmap names no column. Both are errors now.
 func TestEventsRowsOfNoColumnsAreAnError(t *testing.T) {

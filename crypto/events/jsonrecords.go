@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"unicode/utf8"
 )
 
 // writeJSONRecords writes each object of a JSON array or of JSON lines, its members as they
@@ -21,7 +22,18 @@ func writeJSONRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) er
 	win.base = from
 	var o object
 	var compact []byte
-	inArray := false
+	// Where the records are: before the first byte, in an array (after [ or a record, or after
+	// a comma), after its ], or JSON lines. A decode resumed at a record (from > 0) follows a
+	// pass that checked all this, and does not know whether it is in an array.
+	const (
+		atStart = iota
+		afterOpen
+		afterRecord
+		afterComma
+		afterClose
+		inLines
+	)
+	state, resumed := atStart, from > 0
 	i := 0
 	for {
 		i = skipJSONSpace(win, i)
@@ -29,24 +41,31 @@ func writeJSONRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) er
 			if win.err != nil {
 				return win.err
 			}
-			if inArray { // the server writes the closing ] when it closes the log
-				return endOfRecords(io.ErrUnexpectedEOF, opts)
+			if !resumed && (state == afterOpen || state == afterRecord || state == afterComma) {
+				return endOfRecords(io.ErrUnexpectedEOF, opts) // the server writes ] when it closes the log
 			}
 			return nil
 		}
-		switch win.buf[i] {
-		case '[':
-			inArray = true
+		c := win.buf[i]
+		switch {
+		case c == '[' && state == atStart:
+			state = afterOpen
 			i++
 			continue
-		case ',': // between the records of an array
+		case c == ',' && (state == afterRecord || resumed):
+			state = afterComma
 			i++
 			continue
-		case ']':
-			return nil
-		case '{':
+		case c == ']' && (state == afterOpen || state == afterRecord || resumed):
+			state = afterClose
+			i++
+			continue
+		case c == '{' && (state == atStart || state == inLines || resumed && state != afterClose):
+			state = inLines
+		case c == '{' && (state == afterOpen || state == afterComma):
+			state = afterRecord
 		default:
-			return badLog("byte %d: %q where an audit record should start", win.base+int64(i), win.buf[i])
+			return badLog("byte %d: %q where an audit record should start", win.base+int64(i), c)
 		}
 		var end int
 		var err error
@@ -63,8 +82,8 @@ func writeJSONRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) er
 			}
 			return endOfRecords(io.ErrUnexpectedEOF, opts)
 		}
-		if err != nil || !json.Valid(compact) {
-			return badLog("the audit record at byte %d is not a JSON object", at)
+		if err != nil || !json.Valid(compact) || !utf8.Valid(compact) {
+			return badLog("the audit record at byte %d is not a JSON object in UTF-8", at)
 		}
 		if opts.observe != nil {
 			opts.observe(at, nil, true)

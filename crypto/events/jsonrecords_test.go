@@ -112,3 +112,21 @@ func FuzzJSONScanner(f *testing.F) {
 		}
 	})
 }
+
+// What is not a JSON audit log is an error, not records (from the review of the events
+// command): invalid UTF-8 in a string, commas where none belong or none where they do, a ]
+// among JSON lines, text after the array.
+func TestJSONScannerRefusesWhatIsNotALog(t *testing.T) {
+	for name, doc := range map[string]string{
+		"invalid UTF-8 in a string": "{\"a\":\"\xff\xfe\"}\n",
+		"commas between lines":      `{"a":1},,,{"b":2}`,
+		"array without commas":      `[{"a":1} {"b":2}]`,
+		"two commas":                `[{"a":1},,{"b":2}]`,
+		"stray ] in JSON lines":     "{\"a\":1}\n]\n{\"b\":2}\n",
+		"text after the array":      `[{"a":1}] {"b":2} garbage`,
+	} {
+		if err := writeJSONRecords(io.Discard, bytes.NewReader([]byte(doc)), Options{File: "f"}); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}

@@ -27,7 +27,9 @@ func TestViewReadsWhatWriteGives(t *testing.T) {
 	sample.AuditLog(&xmlLog, sample.AuditXML, 1<<20, 2, true)
 	sample.AuditLog(&jsonLog, sample.AuditJSON, 1<<20, 3, true)
 	logs["rows"], logs["xml"], logs["json"] = rows.Bytes(), xmlLog.Bytes(), jsonLog.Bytes()
-	if len(logs) < 6 {
+	lines := bytes.ReplaceAll(bytes.TrimPrefix(jsonLog.Bytes(), []byte("[\n")), []byte(",\n{"), []byte("\n{"))
+	logs["json lines"] = append(bytes.TrimSuffix(bytes.TrimSpace(lines), []byte("]")), '\n')
+	if len(logs) < 7 {
 		t.Fatalf("only %d logs", len(logs))
 	}
 	rng := rand.New(rand.NewPCG(1, 1))

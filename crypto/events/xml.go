@@ -36,10 +36,20 @@ func writeXMLRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) err
 	win := newWindow(r)
 	win.base = from
 	var o object
+	closed := false
 	for {
-		i := win.find(recordOpen, 0)
+		i, err := nextRecord(win, &closed)
+		if err != nil {
+			return err
+		}
 		if i < 0 {
-			return win.err
+			if win.err != nil {
+				return win.err
+			}
+			if !closed && !opts.Unfinished {
+				return badLog("the log ends without </AUDIT>: cut short or damaged")
+			}
+			return nil
 		}
 		for {
 			end, err := scanRecord(win.buf, i, &o, &opts, win.base+int64(i))
@@ -124,6 +134,9 @@ func scanRecord(buf []byte, i int, o *object, opts *Options, at int64) (int, err
 		if e < 0 {
 			return 0, errNeedMore
 		}
+		if bytes.IndexByte(buf[k+1:k+1+e], '<') >= 0 {
+			return 0, errOddShape // not XML: encoding/xml says so
+		}
 		value, err := o.unescape(buf[k+1 : k+1+e])
 		if err != nil {
 			return 0, err
@@ -188,6 +201,54 @@ func scanRecord(buf []byte, i int, o *object, opts *Options, at int64) (int, err
 	}
 }
 
+// nextRecord drops what comes before the next record, which may only be white space, the XML
+// declaration, <AUDIT> and </AUDIT> (noted in closed), and returns where the record starts in
+// win.buf; -1 at the end of the stream.
+func nextRecord(win *window, closed *bool) (int, error) {
+	for {
+		i := 0
+		for i < len(win.buf) && isSpace(win.buf[i]) {
+			i++
+		}
+		win.advance(i)
+		rest := win.buf
+		switch {
+		case len(rest) == 0:
+		case bytes.HasPrefix(rest, recordOpen):
+			if len(rest) == len(recordOpen) {
+				break // read more to see what follows the name
+			}
+			if c := rest[len(recordOpen)]; isSpace(c) || c == '>' || c == '/' {
+				return 0, nil
+			}
+			return 0, badLog("byte %d: an element that is not AUDIT_RECORD", win.base)
+		case bytes.HasPrefix(rest, []byte("<?xml")):
+			if end := bytes.Index(rest, []byte("?>")); end >= 0 {
+				win.advance(end + 2)
+				continue
+			}
+		case bytes.HasPrefix(rest, []byte("<AUDIT>")):
+			win.advance(len("<AUDIT>"))
+			continue
+		case bytes.HasPrefix(rest, []byte("</AUDIT>")):
+			*closed = true
+			win.advance(len("</AUDIT>"))
+			continue
+		case len(rest) >= len(recordOpen):
+			return 0, badLog("byte %d: %q where an audit record should start", win.base, rest[:min(len(rest), 16)])
+		}
+		if len(win.buf) > 64<<10 { // nothing the server writes between records is this long
+			return 0, badLog("byte %d: %q where an audit record should start", win.base, win.buf[:16])
+		}
+		if !win.more() {
+			if len(win.buf) > 0 && !bytes.HasPrefix(recordOpen, win.buf) && !bytes.HasPrefix([]byte("</AUDIT>"), win.buf) {
+				return 0, badLog("byte %d: %q where an audit record should start", win.base, win.buf[:min(len(win.buf), 16)])
+			}
+			return -1, nil
+		}
+	}
+}
+
 func recordEnd(end int, when string, opts *Options) (int, error) {
 	if !recordInRange(opts, when) {
 		return -end, nil
@@ -243,6 +304,12 @@ func decodeRecord(win *window, i int, o *object, opts *Options) (int, error) {
 	}
 }
 
+// isXMLChar: the characters an XML document may hold (XML 1.0, section 2.2).
+func isXMLChar(r rune) bool {
+	return r == 0x9 || r == 0xA || r == 0xD || r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
+}
+
 // cutShort reports an error of encoding/xml for input that ends inside a record.
 func cutShort(err error) bool {
 	var syntax *xml.SyntaxError
@@ -274,7 +341,7 @@ func scanName(buf []byte, j int) ([]byte, int, error) {
 	switch {
 	case k == len(buf):
 		return nil, k, errNeedMore
-	case k == j:
+	case k == j, bytes.IndexByte(buf[j:k], ':') >= 0: // a name space prefix: encoding/xml's
 		return nil, k, errOddShape
 	}
 	return buf[j:k], k, nil
@@ -284,6 +351,11 @@ func scanName(buf []byte, j int) ([]byte, int, error) {
 // line ends as XML reads them. Anything else is odd. The result is text itself or o's scratch
 // buffer, valid until the next call.
 func (o *object) unescape(text []byte) ([]byte, error) {
+	for _, c := range text {
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+			return nil, errOddShape // not an XML character
+		}
+	}
 	if bytes.IndexByte(text, '&') < 0 && bytes.IndexByte(text, '\r') < 0 {
 		if !utf8.Valid(text) {
 			return nil, errOddShape
@@ -327,14 +399,14 @@ func (o *object) unescape(text []byte) ([]byte, error) {
 			var n uint64
 			var err error
 			switch {
-			case len(ref) > 2 && (ref[:2] == "#x" || ref[:2] == "#X"):
+			case len(ref) > 2 && ref[:2] == "#x":
 				n, err = strconv.ParseUint(ref[2:], 16, 32)
 			case len(ref) > 1 && ref[0] == '#':
 				n, err = strconv.ParseUint(ref[1:], 10, 32)
 			default:
 				return nil, errOddShape
 			}
-			if err != nil || !utf8.ValidRune(rune(n)) {
+			if err != nil || !isXMLChar(rune(n)) {
 				return nil, errOddShape
 			}
 			out = utf8.AppendRune(out, rune(n))

@@ -142,3 +142,50 @@ func TestXMLScannerCutShort(t *testing.T) {
 		t.Fatal("a closed log cut short gives no error")
 	}
 }
+
+// Documents on which the scanner once disagreed with encoding/xml (from the review of the
+// events command): now it fails, or gives what encoding/xml gives.
+func TestXMLScannerNeverDisagrees(t *testing.T) {
+	docs := map[string]string{
+		"record in a comment":      `<AUDIT><!-- <AUDIT_RECORD NAME="ghost"/> --><AUDIT_RECORD NAME="real"/></AUDIT>`,
+		"record in CDATA":          `<AUDIT><X><![CDATA[<AUDIT_RECORD NAME="ghost"/>]]></X></AUDIT>`,
+		"AUDIT_RECORDS wrapper":    `<AUDIT><AUDIT_RECORDS><AUDIT_RECORD NAME="a"/></AUDIT_RECORDS></AUDIT>`,
+		"prefixed attribute":       `<AUDIT><AUDIT_RECORD x:NAME="a"/></AUDIT>`,
+		"prefixed child":           `<AUDIT><AUDIT_RECORD><x:NAME>a</x:NAME></AUDIT_RECORD></AUDIT>`,
+		"uppercase &#X":            `<AUDIT><AUDIT_RECORD NAME="&#X41;"/></AUDIT>`,
+		"control char ref":         `<AUDIT><AUDIT_RECORD NAME="a&#1;b"/></AUDIT>`,
+		"raw control char":         "<AUDIT><AUDIT_RECORD NAME=\"a\x01b\"/></AUDIT>",
+		"U+FFFE":                   `<AUDIT><AUDIT_RECORD NAME="&#xFFFE;"/></AUDIT>`,
+		"< in attribute":           `<AUDIT><AUDIT_RECORD NAME="a<b"/></AUDIT>`,
+		"closed log cut after rec": `<AUDIT><AUDIT_RECORD NAME="a"/>`,
+		"garbage between records":  "<AUDIT><AUDIT_RECORD NAME=\"a\"/>\x00\xff garbage <<< <AUDIT_RECORD NAME=\"b\"/></AUDIT>",
+	}
+	for name, doc := range docs {
+		var got bytes.Buffer
+		err := writeXMLRecords(&got, strings.NewReader(doc), Options{File: "f"})
+		want, refErr := referenceRecords([]byte(doc))
+		switch {
+		case err != nil:
+		case refErr != nil:
+			t.Errorf("%s: scanner succeeds with %q; encoding/xml fails: %v", name, got.String(), refErr)
+		case got.String() != want:
+			t.Errorf("%s: scanner gives %q; encoding/xml gives %q", name, got.String(), want)
+		}
+	}
+}
+
+// A ciphertext block garbled by damage (CBC is unauthenticated) that hits a record's
+// "<AUDIT_RECORD" is an error; before, the record vanished without one.
+func TestXMLScannerDamagedRecordIsAnError(t *testing.T) {
+	var doc bytes.Buffer
+	sample.AuditLog(&doc, sample.AuditXML, 20<<10, 3, true)
+	b := doc.Bytes()
+	n := bytes.Count(b, recordOpen)
+	i := bytes.Index(b[bytes.Index(b, recordOpen)+1:], recordOpen) + bytes.Index(b, recordOpen) + 1
+	copy(b[i:], "\x8c\x13\x99\xfe\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c") // 16 garbled bytes
+	var got bytes.Buffer
+	err := writeXMLRecords(&got, bytes.NewReader(b), Options{File: "f"})
+	if err == nil {
+		t.Errorf("a damaged log: %d of %d records written, no error", bytes.Count(got.Bytes(), []byte("\n")), n)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // testUser creates a system user for the test and removes it afterwards.
@@ -33,6 +32,27 @@ func testUser(t *testing.T, name string) (uid, gid int) {
 // as runs a command as another user, without its supplementary groups.
 func as(uid, gid int, name string, args ...string) *exec.Cmd {
 	return exec.Command("setpriv", append([]string{"--reuid", strconv.Itoa(uid), "--regid", strconv.Itoa(gid), "--clear-groups", name}, args...)...)
+}
+
+// mountAs mounts as another user, with flags and the source, on mnt, until the test ends, and
+// returns the mount's log.
+func mountAs(t *testing.T, uid, gid int, mnt string, args ...string) *syncBuffer {
+	t.Helper()
+	cmd := as(uid, gid, Binary(t), append(append([]string{"mount", "--foreground"}, args...), mnt)...)
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if isMountpoint(mnt) {
+			exec.Command("umount", "-l", mnt).Run()
+		}
+	})
+	waitFor(t, "the mount", func() bool { return isMountpoint(mnt) })
+	return logs
 }
 
 // publicDir is a directory every user can enter, removed when the test ends.
@@ -79,24 +99,7 @@ func TestPermissions(t *testing.T) {
 		}
 		mnt := publicDir(t)
 		os.Chown(mnt, readerUID, readerGID)
-		cmd := as(readerUID, readerGID, bin, "mount", "--foreground", "--keyring", keyring, source, mnt)
-		var logs syncBuffer
-		cmd.Stderr = &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-			if isMountpoint(mnt) {
-				exec.Command("umount", "-l", mnt).Run()
-			}
-		})
-		for deadline := time.Now().Add(10 * time.Second); !isMountpoint(mnt); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no mount:\n%s", logs.String())
-			}
-		}
+		mountAs(t, readerUID, readerGID, mnt, "--keyring", keyring, source)
 		out, err := as(readerUID, readerGID, "cat", filepath.Join(mnt, "binlog.000001")).Output()
 		if err != nil || !bytes.Equal(out, plain) {
 			t.Fatalf("the mounting user reads: %v", err)
@@ -248,20 +251,7 @@ func TestPermissionsOfAnUnprivilegedAllowOtherMount(t *testing.T) {
 	os.Chmod(private, 0o700)
 	mnt := publicDir(t)
 	os.Chown(mnt, mysqlUID, mysqlGID)
-	cmd := as(mysqlUID, mysqlGID, bin, "mount", "--foreground", "--allow-other", "--keyring", keyring, logs, mnt)
-	var logBuf syncBuffer
-	cmd.Stderr = &logBuf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if isMountpoint(mnt) {
-			exec.Command("umount", "-l", mnt).Run()
-		}
-	})
-	waitFor(t, "the mount", func() bool { return isMountpoint(mnt) })
+	logBuf := mountAs(t, mysqlUID, mysqlGID, mnt, "--allow-other", "--keyring", keyring, logs)
 	plain := d.plain["binlog.000001"]
 
 	readBy := func(uid, gid int, name string) ([]byte, error) {

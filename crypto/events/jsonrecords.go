@@ -3,7 +3,6 @@ package events
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"unicode/utf8"
 )
@@ -67,22 +66,20 @@ func writeJSONRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) er
 		default:
 			return badLog("byte %d: %q where an audit record should start", win.base+int64(i), c)
 		}
-		var end int
-		var err error
-		for {
-			compact, end, err = compactObject(compact[:0], win.buf, i)
-			if !errors.Is(err, errNeedMore) || !win.more() {
-				break
-			}
+		object := compactor{j: i, out: compact[:0]}
+		end, done := object.run(win.buf)
+		for !done && win.more() {
+			end, done = object.run(win.buf)
 		}
+		compact = object.out
 		at := win.base + int64(i)
-		if errors.Is(err, errNeedMore) {
+		if !done {
 			if win.err != nil {
 				return win.err
 			}
 			return endOfRecords(io.ErrUnexpectedEOF, opts)
 		}
-		if err != nil || !json.Valid(compact) || !utf8.Valid(compact) {
+		if !json.Valid(compact) || !utf8.Valid(compact) {
 			return badLog("the audit record at byte %d is not a JSON object in UTF-8", at)
 		}
 		if opts.observe != nil {
@@ -117,46 +114,54 @@ func skipJSONSpace(win *window, i int) int {
 	}
 }
 
-// compactObject appends the object at buf[i] to out without the white space outside its
-// strings, and returns the index past it: errNeedMore if it goes on past buf.
-func compactObject(out, buf []byte, i int) ([]byte, int, error) {
-	depth := 0
-	for j := i; j < len(buf); {
-		c := buf[j]
-		switch {
-		case c == '"':
-			k := j + 1
-			for {
-				q := bytes.IndexAny(buf[k:], "\"\\")
-				if q < 0 {
-					return out, 0, errNeedMore
-				}
-				if buf[k+q] == '\\' {
-					k += q + 2
-					if k > len(buf) {
-						return out, 0, errNeedMore
-					}
-					continue
-				}
-				k += q
-				break
+// compactor copies an object without the white space outside its strings, in one pass over
+// bytes that may arrive in several reads: it goes on where it stopped, so a record of any
+// length costs its length once.
+type compactor struct {
+	j        int // the next byte of the window to look at
+	depth    int
+	inString bool
+	escaped  bool // the byte before was a backslash in a string
+	out      []byte
+}
+
+// run goes on through buf and returns the index past the object once it ends.
+func (c *compactor) run(buf []byte) (end int, done bool) {
+	for c.j < len(buf) {
+		if c.inString {
+			if c.escaped {
+				c.out = append(c.out, buf[c.j])
+				c.j++
+				c.escaped = false
+				continue
 			}
-			out = append(out, buf[j:k+1]...)
-			j = k + 1
-			continue
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			depth--
-			if depth == 0 {
-				return append(out, c), j + 1, nil
+			q := bytes.IndexAny(buf[c.j:], "\"\\")
+			if q < 0 {
+				c.out = append(c.out, buf[c.j:]...)
+				c.j = len(buf)
+				return 0, false
 			}
-		case isSpace(c):
-			j++
+			c.out = append(c.out, buf[c.j:c.j+q+1]...)
+			c.escaped, c.inString = buf[c.j+q] == '\\', buf[c.j+q] == '\\'
+			c.j += q + 1
 			continue
 		}
-		out = append(out, c)
-		j++
+		ch := buf[c.j]
+		c.j++
+		switch {
+		case isSpace(ch):
+			continue
+		case ch == '"':
+			c.inString = true
+		case ch == '{' || ch == '[':
+			c.depth++
+		case ch == '}' || ch == ']':
+			if c.depth--; c.depth == 0 {
+				c.out = append(c.out, ch)
+				return c.j, true
+			}
+		}
+		c.out = append(c.out, ch)
 	}
-	return out, 0, errNeedMore
+	return 0, false
 }

@@ -57,6 +57,9 @@ func (d *dirNode) child(ctx context.Context, e entry, out *fuse.EntryOut) (*gofs
 	if err := syscall.Lstat(filepath.Join(d.view.source, rel), &st); err != nil {
 		return nil, gofs.ToErrno(err)
 	}
+	if e.events {
+		return d.eventsChild(ctx, rel, &st, out)
+	}
 	var embedder gofs.InodeEmbedder
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFDIR:

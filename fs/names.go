@@ -16,12 +16,13 @@ type entry struct {
 	source string // in the source directory
 	mode   uint32 // file type bits of the source
 	ino    uint64
+	events bool // the decoded events of the source (events.go), not its plaintext
 }
 
 // listSource reads a source directory and maps its names to the view's. Where several source
 // files map to one plaintext name, the file already called that wins, else the one whose
 // source name sorts first; the others stay reachable, decrypted, under their source names.
-func listSource(dir string, inodes *inoMap) ([]entry, error) {
+func listSource(dir string, inodes *inoMap, events bool) ([]entry, error) {
 	d, err := openDirNoAtime(dir)
 	if err != nil {
 		return nil, err
@@ -53,6 +54,11 @@ func listSource(dir string, inodes *inoMap) ([]entry, error) {
 			}
 		}
 		entries = append(entries, entry{name: shown, source: n, mode: st.Mode, ino: inodes.translate(uint64(st.Dev), st.Ino)})
+		if events && st.Mode&syscall.S_IFMT == syscall.S_IFREG && isLogName(shown) && !taken[shown+eventsSuffix] {
+			taken[shown+eventsSuffix] = true
+			entries = append(entries, entry{name: shown + eventsSuffix, source: n, mode: st.Mode,
+				ino: inodes.translate(eventsDevice(uint64(st.Dev)), st.Ino), events: true})
+		}
 	}
 	return entries, nil
 }
@@ -73,8 +79,9 @@ func openDirNoAtime(dir string) (*os.File, error) {
 // unchanged, so that looking up each of a thousand names does not list the directory a
 // thousand times. Adding, removing or renaming an entry changes the directory's mtime.
 type listings struct {
-	mu    sync.Mutex
-	byDir map[string]listing
+	events bool // list NAME.ndjson beside each log
+	mu     sync.Mutex
+	byDir  map[string]listing
 }
 
 type listing struct {
@@ -98,7 +105,7 @@ func (l *listings) get(dir string, inodes *inoMap) ([]entry, map[string]int, err
 	if ok && cached.stamp == s && !recentlyChanged(&st) {
 		return cached.entries, cached.byName, nil
 	}
-	entries, err := listSource(dir, inodes)
+	entries, err := listSource(dir, inodes, l.events)
 	if err != nil {
 		return nil, nil, err
 	}

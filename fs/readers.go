@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
+	"github.com/mysqllogfs/mysqllogfs/crypto/events"
 	"github.com/mysqllogfs/mysqllogfs/crypto/source"
 	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
@@ -33,6 +34,9 @@ type opened struct {
 	err    error
 	when   time.Time // when err was found, so that a missing key is retried later
 	refs   int       // handles using it, plus one while it is in the cache
+
+	eventsMu sync.Mutex
+	events   *events.View // its decoded events, once a .ndjson was asked for (events.go)
 }
 
 func (o *opened) size(sourceSize int64) int64 {
@@ -154,6 +158,9 @@ func (c *readers) put(o *opened) {
 func (c *readers) release(o *opened) {
 	o.refs--
 	if o.refs == 0 && o.reader != nil {
+		if o.events != nil {
+			o.events.Release() // its decode reads from the reader
+		}
 		o.reader.Close()
 	}
 }

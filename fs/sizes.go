@@ -36,17 +36,23 @@ const maxSizes = 100_000
 // remembered across mounts is taken only for a compressed log's name (crypto.SizeNeedsProof):
 // a hard link of the same inode under a plain name is another file.
 func (s *sizes) get(path string, version stamp) (size int64, known, exact bool) {
+	return s.lookup(path, version, crypto.SizeNeedsProof(filepath.Base(path)))
+}
+
+// lookup returns the size known under key for this version, from the store too if
+// remembered.
+func (s *sizes) lookup(key string, version stamp, remembered bool) (size int64, known, exact bool) {
 	s.mu.Lock()
-	e, ok := s.byPath[path]
+	e, ok := s.byPath[key]
 	s.mu.Unlock()
 	if ok && e.stamp == version {
 		return e.size, true, e.exact
 	}
-	if !crypto.SizeNeedsProof(filepath.Base(path)) {
+	if !remembered {
 		return 0, false, false
 	}
 	if size, ok := s.store.get(version); ok {
-		s.put(path, version, size, true, false) // exact; already remembered
+		s.record(key, version, size, true, false) // exact; already remembered
 		return size, true, true
 	}
 	return 0, false, false
@@ -55,13 +61,18 @@ func (s *sizes) get(path string, version stamp) (size int64, known, exact bool) 
 // put records this version's size, exact or estimated; proven says a full decode of a
 // compressed log proved it, which is remembered across mounts.
 func (s *sizes) put(path string, version stamp, size int64, exact, proven bool) {
+	s.record(path, version, size, exact || proven, proven && crypto.SizeNeedsProof(filepath.Base(path)))
+}
+
+// record keeps a size under key, and in the store if remember.
+func (s *sizes) record(key string, version stamp, size int64, exact, remember bool) {
 	s.mu.Lock()
 	if s.byPath == nil || len(s.byPath) >= maxSizes {
 		s.byPath = map[string]sized{}
 	}
-	s.byPath[path] = sized{version, size, exact || proven}
+	s.byPath[key] = sized{version, size, exact}
 	s.mu.Unlock()
-	if proven && crypto.SizeNeedsProof(filepath.Base(path)) {
+	if remember {
 		s.store.put(version, size)
 	}
 }
@@ -116,38 +127,55 @@ func (v *view) proveAll(ctx context.Context) {
 		if ctx.Err() != nil {
 			return filepath.SkipAll
 		}
-		if err != nil || !d.Type().IsRegular() || crypto.PlainName(d.Name()) == d.Name() {
-			return nil // only audit logs are compressed
-		}
-		var st syscall.Stat_t
-		if syscall.Lstat(path, &st) != nil {
+		if err != nil || !d.Type().IsRegular() {
 			return nil
 		}
-		if _, _, exact := v.sizes.get(path, stampOf(&st)); exact {
-			return nil
+		if v.proveOne(ctx, path) {
+			proven++
 		}
-		o := v.readers.get(path, &st)
-		defer v.readers.put(o)
-		if o.err != nil {
-			return nil // logged by the open
-		}
-		if o.reader.SizeExact() {
-			v.sizes.put(path, o.stamp, o.reader.Size(), true, o.reader.Compressed)
-			return nil
-		}
-		if err := v.prove(ctx, o); err != nil {
-			if ctx.Err() != nil {
-				return filepath.SkipAll
-			}
-			v.log.Warn("cannot prove size", "file", path, "status", crypto.Status(err), "reason", err.Error())
-			return nil
-		}
-		proven++
 		return nil
 	})
 	if proven > 0 {
 		v.log.Info("sizes proven", "files", proven, "took", time.Since(start).Round(time.Millisecond))
 	}
+}
+
+// proveOne proves the size of a compressed log, and with --events of a log's events, unless
+// they are known; it reports whether it proved any.
+func (v *view) proveOne(ctx context.Context, path string) bool {
+	compressed := crypto.PlainName(filepath.Base(path)) != filepath.Base(path) // only audit logs are
+	withEvents := v.events && isLogName(crypto.PlainName(filepath.Base(path)))
+	if !compressed && !withEvents {
+		return false
+	}
+	var st syscall.Stat_t
+	if syscall.Lstat(path, &st) != nil {
+		return false
+	}
+	_, _, sizeKnown := v.sizes.get(path, stampOf(&st))
+	_, eventsKnown, _ := v.sizes.lookup(path+eventsSuffix, eventsStamp(&st), true)
+	if (sizeKnown || !compressed) && (eventsKnown || !withEvents) {
+		return false
+	}
+	o := v.readers.get(path, &st)
+	defer v.readers.put(o)
+	if o.err != nil {
+		return false // logged by the open
+	}
+	if o.reader.SizeExact() {
+		v.sizes.put(path, o.stamp, o.reader.Size(), true, o.reader.Compressed)
+	} else if err := v.prove(ctx, o); err != nil {
+		if ctx.Err() == nil {
+			v.log.Warn("cannot prove size", "file", path, "status", crypto.Status(err), "reason", err.Error())
+		}
+		return false
+	}
+	if withEvents && !eventsKnown {
+		if _, err := v.eventsOf(ctx, o); err != nil {
+			return false // logged there
+		}
+	}
+	return true
 }
 
 // warmParallel is how many files a listing opens at once to find their sizes: the opens wait

@@ -25,6 +25,8 @@ type Options struct {
 	// SizeCache is the directory where proven plaintext sizes are remembered across mounts;
 	// "" remembers them for this mount only.
 	SizeCache string
+	// Events shows, beside each binlog and audit log, NAME.ndjson: its decoded events.
+	Events bool
 }
 
 func (o Options) logger() *slog.Logger {
@@ -44,6 +46,7 @@ type view struct {
 	allowOther bool     // other users may enter: access checks their credentials (access.go)
 	paths      sync.Map // view inode number -> source path relative to source, as last looked up
 	callers    callerWatch
+	events     bool // NAME.ndjson beside each log (events.go)
 	log        *slog.Logger
 }
 
@@ -70,7 +73,8 @@ func NewRoot(source string, opts Options) (gofs.InodeEmbedder, error) {
 		log.Warn("proven sizes are remembered for this mount only", "size_cache", opts.SizeCache, "reason", err.Error())
 		store, _ = openSizeStore("")
 	}
-	v := &view{source: abs, log: log, inodes: newInoMap(uint64(st.Dev))}
+	v := &view{source: abs, log: log, inodes: newInoMap(uint64(st.Dev)), events: opts.Events}
+	v.listings.events = opts.Events
 	v.sizes.store = store
 	v.readers = newReaders(opts.Keys, log, v.sizes.proven)
 	return &dirNode{node: node{view: v, rel: "."}}, nil

@@ -5,10 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
@@ -265,3 +268,94 @@ func TestEventsOfLiveMariaDB(t *testing.T) {
 }
 
 func hexOf(b []byte) string { return fmt.Sprintf("%x", b) }
+
+// With --events, NAME.ndjson beside each log holds exactly what `events` writes for it: a
+// MySQL binlog encrypted and plain (with zstd Transaction_payload events), and a compressed,
+// encrypted audit log; read whole, at random, and by jq. Other files get none, nor does any
+// file without --events; the inode numbers are the logs' own in a namespace of their own,
+// the same after a remount; and a binlog that grows shows its new events at the next open.
+func TestEventsThroughTheMount(t *testing.T) {
+	d := makeLogDir(t)
+	fixture, _ := os.ReadFile(filepath.Join(Fixtures(t), "mysql-8-plain-binlogs", "mysql-bin.000057"))
+	os.WriteFile(filepath.Join(d.dir, "mysql-bin.000057"), fixture, 0o640)
+	os.WriteFile(filepath.Join(d.dir, "notes.txt"), []byte("not a log\n"), 0o640)
+	logs := map[string]string{ // view name -> source name
+		"binlog.000001":             "binlog.000001",
+		"mysql-bin.000057":          "mysql-bin.000057",
+		"audit.20240102T000000.log": "audit.20240102T000000.log.gz.20240101T000000-1.enc",
+	}
+	cache := t.TempDir()
+	m := mount(t, d.dir, "--keyring", d.keyring, "--events", "--size-cache", cache)
+	names, _ := os.ReadDir(m.dir)
+	var listed []string
+	for _, n := range names {
+		listed = append(listed, n.Name())
+	}
+	for view := range logs {
+		if !slices.Contains(listed, view+".ndjson") {
+			t.Errorf("%s.ndjson is not listed: %v", view, listed)
+		}
+	}
+	if slices.Contains(listed, "notes.txt.ndjson") {
+		t.Error("a file that is no log has a .ndjson")
+	}
+	inodes := map[string]uint64{}
+	for view, src := range logs {
+		want := mysqllogfs(t, nil, "events", "--keyring", d.keyring, filepath.Join(d.dir, src))
+		path := m.path(view + ".ndjson")
+		got, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(got, want.stdout) || len(got) == 0 {
+			t.Fatalf("%s.ndjson: %d bytes (%v), events writes %d", view, len(got), err, len(want.stdout))
+		}
+		var st, logSt syscall.Stat_t
+		syscall.Stat(path, &st)
+		syscall.Stat(m.path(view), &logSt)
+		if st.Size != int64(len(got)) || st.Ino == logSt.Ino {
+			t.Errorf("%s.ndjson: size %d for %d bytes, inode %d (the log's %d)", view, st.Size, len(got), st.Ino, logSt.Ino)
+		}
+		inodes[view] = st.Ino
+		f, _ := os.Open(path)
+		rng := rand.New(rand.NewPCG(uint64(len(got)), 1))
+		for range 50 {
+			ReadAtChecked(t, f, got, rng.Int64N(int64(len(got))), 1+rng.IntN(64<<10))
+		}
+		f.Close()
+		jq := exec.Command(requireProgram(t, "jq"), "-c", ".", path)
+		if out, err := jq.Output(); err != nil || bytes.Count(out, []byte("\n")) != bytes.Count(got, []byte("\n")) {
+			t.Errorf("%s.ndjson: jq: %v", view, err)
+		}
+	}
+	m.unmount()
+
+	plain := mount(t, d.dir, "--keyring", d.keyring)
+	if _, err := os.Stat(plain.path("binlog.000001.ndjson")); err == nil {
+		t.Error("a .ndjson without --events")
+	}
+	plain.unmount()
+
+	// A live binlog: half its events first, the rest later.
+	var full bytes.Buffer
+	sample.RowBinlog(&full, 200<<10, 9, "live.000002")
+	cut := EventOffsets(full.Bytes())[len(EventOffsets(full.Bytes()))/2]
+	live := filepath.Join(d.dir, "live.000001")
+	os.WriteFile(live, full.Bytes()[:cut], 0o640)
+	m = mount(t, d.dir, "--keyring", d.keyring, "--events", "--size-cache", cache)
+	for view, ino := range inodes {
+		var st syscall.Stat_t
+		if syscall.Stat(m.path(view+".ndjson"), &st); st.Ino != ino {
+			t.Errorf("%s.ndjson: inode %d after a remount, %d before", view, st.Ino, ino)
+		}
+	}
+	before, _ := os.ReadFile(m.path("live.000001.ndjson"))
+	f, _ := os.OpenFile(live, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write(full.Bytes()[cut:])
+	f.Close()
+	want := mysqllogfs(t, nil, "events", live).stdout
+	waitFor(t, "the grown binlog's events", func() bool {
+		got, _ := os.ReadFile(m.path("live.000001.ndjson"))
+		return bytes.Equal(got, want)
+	})
+	if len(before) == 0 || len(before) >= len(want) || !bytes.HasPrefix(want, before) {
+		t.Errorf("before it grew: %d bytes, not a prefix of the %d after", len(before), len(want))
+	}
+}

@@ -39,6 +39,7 @@ func mountCommand() *cli.Command {
 			&cli.StringFlag{Name: "size-cache", EnvVars: []string{"MYSQLLOGFS_SIZE_CACHE"}, Value: defaultSizeCache(),
 				Usage: "directory where proven plaintext sizes of compressed logs are remembered across mounts (sizes only, never plaintext)"},
 			&cli.BoolFlag{Name: "no-size-cache", Usage: "remember proven sizes for this mount only"},
+			&cli.BoolFlag{Name: "events", Usage: "show beside each binlog and audit log NAME.ndjson: its events as `mysqllogfs events` writes them"},
 		),
 		Action: runMount,
 	}
@@ -80,7 +81,7 @@ func runMount(c *cli.Context) error {
 	if c.Bool("no-size-cache") {
 		sizeCache = ""
 	}
-	server, err := fs.Mount(source, mountpoint, fs.Options{Keys: keys, Log: log, SizeCache: sizeCache}, c.Bool("allow-other"))
+	server, err := fs.Mount(source, mountpoint, fs.Options{Keys: keys, Log: log, SizeCache: sizeCache, Events: c.Bool("events")}, c.Bool("allow-other"))
 	if err != nil {
 		notifyParent(err)
 		return err

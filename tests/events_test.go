@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
 	"github.com/mysqllogfs/mysqllogfs/tests/sample"
@@ -357,5 +358,81 @@ func TestEventsThroughTheMount(t *testing.T) {
 	})
 	if len(before) == 0 || len(before) >= len(want) || !bytes.HasPrefix(want, before) {
 		t.Errorf("before it grew: %d bytes, not a prefix of the %d after", len(before), len(want))
+	}
+}
+
+// rsyslog's imfile, polling the .ndjson of a growing encrypted binlog and of the active audit
+// log through the mount, ships every event and record exactly once, the new ones too.
+func TestRsyslogShipsEventsOnce(t *testing.T) {
+	rsyslogd := requireProgram(t, "rsyslogd")
+	d := makeLogDir(t)
+	var plainBinlog, encBinlog bytes.Buffer
+	sample.RowBinlog(&plainBinlog, 100<<10, 11, "binlog.000003")
+	bw, _ := crypto.NewBinlogWriter(&encBinlog, "MySQLReplicationKey_demo_1", d.master)
+	bw.Write(plainBinlog.Bytes())
+	header := encBinlog.Len() - plainBinlog.Len() // the ciphertext follows the plaintext's offsets
+	offsets := EventOffsets(plainBinlog.Bytes())
+	binlogCut := header + offsets[len(offsets)/2]
+	binlogPath := filepath.Join(d.dir, "binlog.000002")
+	os.WriteFile(binlogPath, encBinlog.Bytes()[:binlogCut], 0o640)
+
+	var audit bytes.Buffer
+	sample.AuditLog(&audit, sample.AuditXML, 60<<10, 12, false)
+	auditCut := bytes.Index(audit.Bytes()[len(audit.Bytes())/2:], []byte(" <AUDIT_RECORD>")) + len(audit.Bytes())/2
+	auditPath := filepath.Join(d.dir, "audit.log")
+	os.WriteFile(auditPath, audit.Bytes()[:auditCut], 0o640)
+
+	m := mount(t, d.dir, "--keyring", d.keyring, "--events")
+	work := t.TempDir()
+	shipped := filepath.Join(work, "shipped.log")
+	conf := filepath.Join(work, "rsyslog.conf")
+	os.WriteFile(conf, []byte(`global(workDirectory="`+work+`" maxMessageSize="64k")
+module(load="imfile" mode="polling" PollingInterval="1")
+template(name="raw" type="string" string="%msg%\n")
+ruleset(name="ship") { action(type="omfile" file="`+shipped+`" template="raw") }
+input(type="imfile" File="`+m.path("binlog.000002.ndjson")+`" Tag="binlog" ruleset="ship")
+input(type="imfile" File="`+m.path("audit.log.ndjson")+`" Tag="audit" ruleset="ship")
+`), 0o600)
+	cmd := exec.Command(rsyslogd, "-n", "-f", conf, "-i", filepath.Join(work, "pid"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	eventsOf := func(path string) []string {
+		out := mysqllogfs(t, nil, "events", "--keyring", d.keyring, path).stdout
+		return strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	}
+	firstPart := append(eventsOf(binlogPath), eventsOf(auditPath)...)
+	waitFor(t, "the first events shipped", func() bool { return len(readLines(shipped)) >= len(firstPart) })
+
+	f, _ := os.OpenFile(binlogPath, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write(encBinlog.Bytes()[binlogCut:])
+	f.Close()
+	f, _ = os.OpenFile(auditPath, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write(audit.Bytes()[auditCut:])
+	f.Close()
+	want := append(eventsOf(binlogPath), eventsOf(auditPath)...)
+	if len(want) <= len(firstPart) {
+		t.Fatal("the logs did not grow")
+	}
+	var got []string
+	for deadline := time.Now().Add(60 * time.Second); len(got) < len(want) && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		got = readLines(shipped)
+	}
+	time.Sleep(2 * time.Second) // anything shipped twice would come now
+	got = readLines(shipped)
+	count := map[string]int{}
+	for _, line := range got {
+		count[line]++
+	}
+	for _, line := range want {
+		if count[line] != 1 {
+			t.Fatalf("shipped %d times (%d lines shipped, %d events): %.200s\n%s", count[line], len(got), len(want), line, stderr.String())
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("shipped %d lines, want %d", len(got), len(want))
 	}
 }

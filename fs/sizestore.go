@@ -118,16 +118,22 @@ func parseStoreLine(line string) (stamp, int64, bool) {
 	if len(f) != 6 {
 		return stamp{}, 0, false
 	}
-	var n [6]int64
-	for i, s := range f {
+	var id [2]uint64 // device and inode: unsigned (a .ndjson's device has the top bit set)
+	for i := range id {
+		if id[i], err = strconv.ParseUint(f[i], 10, 64); err != nil {
+			return stamp{}, 0, false
+		}
+	}
+	var n [4]int64
+	for i, s := range f[2:] {
 		if n[i], err = strconv.ParseInt(s, 10, 64); err != nil {
 			return stamp{}, 0, false
 		}
 	}
-	if n[5] < 0 {
+	if n[3] < 0 {
 		return stamp{}, 0, false
 	}
-	return stamp{uint64(n[0]), uint64(n[1]), n[2], n[3], n[4]}, n[5], true
+	return stamp{id[0], id[1], n[0], n[1], n[2]}, n[3], true
 }
 
 // rewrite replaces the file with one line per entry.

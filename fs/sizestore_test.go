@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -62,5 +63,30 @@ func TestSizeStoreRefusesWhatOthersCanWrite(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(victim); len(b) > 0 {
 		t.Errorf("the link's target was written: %q", b)
+	}
+}
+
+// The size of a .ndjson is kept under its log's version with the top bit of the device set:
+// it survives a reopen (before, its line did not read back, and every remount decoded every
+// log again).
+func TestSizeStoreKeepsEventsSizes(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openSizeStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := syscall.Stat_t{Dev: 2049, Ino: 77, Size: 1000}
+	s.put(eventsStamp(&st), 5390)
+	s.close()
+	s, err = openSizeStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if size, ok := s.get(eventsStamp(&st)); !ok || size != 5390 {
+		t.Fatalf("after a reopen: %d, %v", size, ok)
+	}
+	if _, ok := s.get(stampOf(&st)); ok {
+		t.Fatal("the log's own version has the size of its events")
 	}
 }

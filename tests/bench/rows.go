@@ -67,6 +67,7 @@ var rows = []row{
 	{"X1", pathologicalShapes},
 	{"E1", eventsOfBinlog},
 	{"E2", eventsOfAudit},
+	{"E3", eventsListMany},
 }
 
 // build is a mysqllogfs binary and the environment it runs in: the rows A1-A4 and I1-I2 set
@@ -127,8 +128,8 @@ func mount(src string, loopback bool) (string, int, func()) {
 
 // mountBy mounts src with build b, remembering proven sizes in sizeCache ("": for the mount
 // only, as a first mount ever).
-func mountBy(b build, src, sizeCache string) (string, int, func()) {
-	args := []string{"mount", "--foreground", "--keyring", filepath.Join(*dir, "keyring")}
+func mountBy(b build, src, sizeCache string, flags ...string) (string, int, func()) {
+	args := append([]string{"mount", "--foreground", "--keyring", filepath.Join(*dir, "keyring")}, flags...)
 	if sizeCache == "" {
 		args = append(args, "--no-size-cache")
 	} else {
@@ -378,7 +379,7 @@ func mountListMany(d data) {
 
 // rememberedSizes counts the entries of a size cache.
 func rememberedSizes(sizeCache string) int {
-	b, _ := os.ReadFile(filepath.Join(sizeCache, "sizes-v1"))
+	b, _ := os.ReadFile(filepath.Join(sizeCache, "sizes-v2"))
 	return strings.Count(string(b), "\n")
 }
 

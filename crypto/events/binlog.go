@@ -30,13 +30,38 @@ func writeBinlog(w io.Writer, r io.Reader, opts Options) error {
 	if _, err := io.ReadFull(r, make([]byte, len(binlogMagic))); err != nil {
 		return badLog("%v", err)
 	}
-	return parseBinlog(w, r, newParser(), int64(len(binlogMagic)), opts)
+	return parseBinlog(w, &inUseCleared{r: r}, newParser(), int64(len(binlogMagic)), opts)
+}
+
+// The server marks the binlog it is writing with LOG_EVENT_BINLOG_IN_USE_F in the first
+// event's header, and computes that event's checksum without it; go-mysql checks the bytes as
+// they are. The flag is taken off before go-mysql sees them (events show no flags).
+const (
+	binlogInUse     = 0x1
+	firstEventFlags = 17 // the flags' offset in the first event, after the magic
+)
+
+// inUseCleared passes a binlog's events through with the in-use flag of the first one cleared.
+type inUseCleared struct {
+	r   io.Reader
+	off int64 // of the next byte, from the first event's start
+}
+
+func (c *inUseCleared) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if at := firstEventFlags - c.off; at >= 0 && at < int64(n) {
+		p[at] &^= binlogInUse
+	}
+	c.off += int64(n)
+	return n, err
 }
 
 // resumeBinlog writes the events of a binlog from the event at from, where r starts; format is
 // the binlog's Format_description event, which the parser needs first.
 func resumeBinlog(w io.Writer, r io.Reader, format []byte, from int64, opts Options) error {
 	p := newParser()
+	format = append([]byte(nil), format...)
+	format[firstEventFlags] &^= binlogInUse // as writeBinlog reads it
 	if _, err := p.ParseSingleEvent(bytes.NewReader(format), func(*replication.BinlogEvent) error { return nil }); err != nil {
 		return badLog("the Format_description event: %v", err)
 	}

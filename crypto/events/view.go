@@ -22,7 +22,7 @@ type View struct {
 
 	mu       sync.Mutex
 	binlog   bool
-	format   []byte  // a binlog's Format_description event, which a resumed parser needs
+	format   []byte  // the binlog's Format_description event in effect where the pass is
 	points   []point // ascending; points[0] is the start
 	spacing  int64   // output bytes between recorded points
 	measured bool
@@ -30,8 +30,12 @@ type View struct {
 	idle     *cursor // a decode left where the last read ended
 }
 
-// point is where decoding can start again: out in the events, in in the plaintext.
-type point struct{ out, in int64 }
+// point is where decoding can start again: out in the events, in in the plaintext; a binlog's
+// with the Format_description event in effect there (a relay log may hold several).
+type point struct {
+	out, in int64
+	format  []byte
+}
 
 const (
 	viewSpacing   = 1 << 20 // at most one point per MiB of events...
@@ -53,7 +57,7 @@ func (v *View) Measure(ctx context.Context) error {
 	count := &counter{}
 	opts := v.opts
 	opts.observe = func(at int64, e *replication.BinlogEvent, outside bool) { v.note(count.n, at, e, outside) }
-	v.points = []point{{0, 0}}
+	v.points = []point{{0, 0, nil}}
 	err := decode(count, ctxReader{ctx, io.NewSectionReader(v.src, 0, v.size)}, opts)
 	if err != nil {
 		return err
@@ -84,7 +88,7 @@ func (v *View) note(out, in int64, e *replication.BinlogEvent, outsideTransactio
 		}
 		v.points, v.spacing = kept, 2*v.spacing
 	}
-	v.points = append(v.points, point{out, in})
+	v.points = append(v.points, point{out, in, v.format})
 }
 
 // startsTransaction: the events a binlog decode can start again from, with nothing carried
@@ -182,7 +186,7 @@ func (v *View) start(pt point) *cursor {
 	pr, pw := io.Pipe()
 	c := &cursor{out: pt.out, pipe: pr, done: make(chan struct{})}
 	src := io.NewSectionReader(v.src, pt.in, v.size-pt.in)
-	opts, binlog, format := v.opts, v.binlog, v.format
+	opts, binlog, format := v.opts, v.binlog, pt.format
 	go func() {
 		defer close(c.done)
 		out := bufio.NewWriterSize(pw, 64<<10)

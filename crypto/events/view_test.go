@@ -3,7 +3,9 @@ package events
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"io"
+	"strings"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -76,4 +78,103 @@ func TestViewReadsWhatWriteGives(t *testing.T) {
 		}
 		v.Release()
 	}
+}
+
+// withoutChecksums rewrites a CRC32 binlog's events (after the magic) as binlog_checksum=NONE.
+func withoutChecksums(t *testing.T, log []byte) []byte {
+	t.Helper()
+	out := []byte{}
+	for pos := 4; pos < len(log); {
+		size := int(binary.LittleEndian.Uint32(log[pos+9:]))
+		ev := append([]byte(nil), log[pos:pos+size]...)
+		pos += size
+		if ev[4] == 15 { // Format_description: alg NONE, checksum field kept
+			ev[len(ev)-5] = 0
+			copy(ev[len(ev)-4:], []byte{0, 0, 0, 0})
+		} else {
+			ev = ev[:len(ev)-4]
+			binary.LittleEndian.PutUint32(ev[9:], uint32(len(ev)))
+		}
+		out = append(out, ev...)
+	}
+	return out
+}
+
+// compareView reads a view backwards, so that each read starts again from a point, against
+// Write.
+func compareView(t *testing.T, name string, plain []byte, opts Options) {
+	t.Helper()
+	var want bytes.Buffer
+	if err := Write(&want, bytes.NewReader(plain), opts); err != nil {
+		t.Fatalf("%s: Write: %v", name, err)
+	}
+	v := NewView(bytes.NewReader(plain), int64(len(plain)), opts)
+	v.spacing = 4096
+	if err := v.Measure(context.Background()); err != nil {
+		t.Fatalf("%s: Measure: %v", name, err)
+	}
+	defer v.Release()
+	if v.Size() != int64(want.Len()) {
+		t.Fatalf("%s: size %d, Write %d", name, v.Size(), want.Len())
+	}
+	bad := 0
+	// backwards so that each read starts again from a point
+	for off := int64(want.Len()) - 1000; off > 0; off -= 5000 {
+		buf := make([]byte, 1000)
+		n, err := v.ReadAt(buf, off)
+		if err != nil && err != io.EOF || !bytes.Equal(buf[:n], want.Bytes()[off:off+int64(n)]) {
+			if bad < 3 {
+				t.Errorf("%s: ReadAt(%d): %d bytes, %v", name, off, n, err)
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d reads differ from Write (%d points)", name, bad, len(v.points))
+	}
+}
+
+
+// A relay log may hold several Format_description events, here with binlog_checksum NONE,
+// then CRC32, and the other way round: each point resumes with the one in effect there.
+// Before, every resumed read used the last one: wrong bytes without an error, or EIO. (From
+// the review of mount --events.)
+func TestViewResumesWithTheFormatInEffect(t *testing.T) {
+	var a, b bytes.Buffer
+	sample.Binlog(&a, 64<<10, 1, "x.000002")
+	sample.Binlog(&b, 64<<10, 2, "x.000003")
+	plain := append([]byte(nil), sample.BinlogMagic...)
+	plain = append(plain, withoutChecksums(t, a.Bytes())...)
+	plain = append(plain, b.Bytes()[4:]...)
+	compareView(t, "NONE then CRC32", plain, Options{File: "relay.000001", Unfinished: true})
+	plain = append(append([]byte(nil), a.Bytes()...), withoutChecksums(t, b.Bytes())...)
+	compareView(t, "CRC32 then NONE", plain, Options{File: "relay.000001", Unfinished: true})
+}
+
+// A rotated XML log with a closed <AUDIT> section, then one the server never closed: resumed
+// reads in the last section give what Write gives. Before, they failed with EIO.
+func TestViewResumesInAnUnclosedSection(t *testing.T) {
+	var a, b bytes.Buffer
+	sample.AuditLog(&a, sample.AuditXML, 64<<10, 1, true)
+	sample.AuditLog(&b, sample.AuditXML, 64<<10, 2, false)
+	second := b.String()[strings.Index(b.String(), "<AUDIT>"):]
+	compareView(t, "xml", []byte(a.String()+"\n"+second), Options{File: "audit.20240101T000000.log"})
+}
+
+// The binlog a server is writing carries LOG_EVENT_BINLOG_IN_USE_F in its first event's
+// header, which its checksum leaves out: its events are those of the same binlog closed.
+// Before, go-mysql refused its checksum and the live binlog had no events.
+func TestEventsOfTheBinlogInUse(t *testing.T) {
+	var closed bytes.Buffer
+	sample.Binlog(&closed, 64<<10, 3, "x.000002")
+	inUse := append([]byte(nil), closed.Bytes()...)
+	inUse[4+firstEventFlags] |= binlogInUse
+	var want, got bytes.Buffer
+	if err := Write(&want, bytes.NewReader(closed.Bytes()), Options{File: "x.000001"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(&got, bytes.NewReader(inUse), Options{File: "x.000001"}); err != nil || got.String() != want.String() {
+		t.Fatalf("in use: %v, %d bytes of %d", err, got.Len(), want.Len())
+	}
+	compareView(t, "in use", inUse, Options{File: "x.000001"})
 }

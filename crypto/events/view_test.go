@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
-	"strings"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mysqllogfs/mysqllogfs/tests/sample"
@@ -133,7 +133,6 @@ func compareView(t *testing.T, name string, plain []byte, opts Options) {
 		t.Errorf("%s: %d reads differ from Write (%d points)", name, bad, len(v.points))
 	}
 }
-
 
 // A relay log may hold several Format_description events, here with binlog_checksum NONE,
 // then CRC32, and the other way round: each point resumes with the one in effect there.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -34,11 +35,24 @@ func isLogName(shown string) bool { return logNames.MatchString(shown) }
 func eventsDevice(dev uint64) uint64 { return dev ^ 1<<63 }
 
 // eventsStamp is the version of a .ndjson: its log's, under the events device, so that the
-// size store keeps the two apart.
-func eventsStamp(st *syscall.Stat_t) stamp {
-	s := stampOf(st)
+// size store keeps the two apart, and with the version of the events' format, so that a size
+// remembered by a build that wrote them otherwise is not taken.
+func eventsStamp(st *syscall.Stat_t) stamp { return eventsStampOf(stampOf(st)) }
+
+// eventsFormat changes whenever what `events` writes for a log changes.
+const eventsFormat = 1
+
+func eventsStampOf(s stamp) stamp {
 	s.dev = eventsDevice(s.dev)
+	s.ctime ^= eventsFormat << 56
 	return s
+}
+
+// hasEvents reports whether a source file gets a .ndjson: a log, under one name only. Its
+// events name the log, so a hard link under another name would be other events for the same
+// inode.
+func hasEvents(shown string, st *syscall.Stat_t) bool {
+	return st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Nlink == 1 && isLogName(shown)
 }
 
 type eventsNode struct{ node }
@@ -50,8 +64,8 @@ var (
 
 // eventsChild makes the node of the .ndjson of the source file rel.
 func (d *dirNode) eventsChild(ctx context.Context, rel string, st *syscall.Stat_t, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		return nil, syscall.ENOENT
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Nlink != 1 {
+		return nil, syscall.ENOENT // replaced since the listing
 	}
 	ino := d.view.inodes.translate(eventsDevice(uint64(st.Dev)), st.Ino)
 	d.view.paths.Store(ino, rel)
@@ -87,9 +101,12 @@ func (e *eventsNode) fillAttr(ctx context.Context, st *syscall.Stat_t, out *fuse
 		o := e.view.readers.get(e.path(), st)
 		defer e.view.readers.put(o)
 		view, err := e.view.eventsOf(ctx, o)
-		if err != nil {
+		switch {
+		case errors.Is(err, context.Canceled):
+			return syscall.EINTR
+		case err != nil:
 			size = 0 // shown, but its open fails and says why
-		} else {
+		default:
 			size = view.Size()
 		}
 	}
@@ -108,6 +125,9 @@ func (v *view) eventsOf(ctx context.Context, o *opened) (*events.View, error) {
 	}
 	o.eventsMu.Lock()
 	defer o.eventsMu.Unlock()
+	if o.eventsErr != nil {
+		return nil, o.eventsErr // this version does not decode: found once, said once
+	}
 	if o.events == nil {
 		name := o.reader.PlainName
 		o.events = events.NewView(o.reader, o.reader.Size(), events.Options{File: name, Unfinished: crypto.MayBeUnfinished(name)})
@@ -115,16 +135,15 @@ func (v *view) eventsOf(ctx context.Context, o *opened) (*events.View, error) {
 	if err := o.events.Measure(ctx); err != nil {
 		if !errors.Is(err, context.Canceled) {
 			v.log.Warn("cannot decode events", "file", o.path, "reason", err.Error())
+			o.eventsErr = err
 		}
 		return nil, err
 	}
-	v.sizes.record(o.path+eventsSuffix, eventsStampOf(o.stamp), o.events.Size(), true, true)
+	// A log written to in the last minute is likely to grow again: its sizes would fill the
+	// store, one per version.
+	settled := time.Since(time.Unix(0, o.stamp.mtime)) > time.Minute
+	v.sizes.record(o.path+eventsSuffix, eventsStampOf(o.stamp), o.events.Size(), true, settled)
 	return o.events, nil
-}
-
-func eventsStampOf(s stamp) stamp {
-	s.dev = eventsDevice(s.dev)
-	return s
 }
 
 func (e *eventsNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
@@ -217,6 +236,7 @@ func (h *eventsHandle) current(ctx context.Context, end int64) (*opened, *events
 func (h *eventsHandle) Release(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.view.Release() // the decode a read left waiting, and its buffers
 	h.node.view.readers.put(h.opened)
 	return 0
 }

@@ -54,7 +54,7 @@ func listSource(dir string, inodes *inoMap, events bool) ([]entry, error) {
 			}
 		}
 		entries = append(entries, entry{name: shown, source: n, mode: st.Mode, ino: inodes.translate(uint64(st.Dev), st.Ino)})
-		if events && st.Mode&syscall.S_IFMT == syscall.S_IFREG && isLogName(shown) && !taken[shown+eventsSuffix] {
+		if events && hasEvents(shown, &st) && !taken[shown+eventsSuffix] {
 			taken[shown+eventsSuffix] = true
 			entries = append(entries, entry{name: shown + eventsSuffix, source: n, mode: st.Mode,
 				ino: inodes.translate(eventsDevice(uint64(st.Dev)), st.Ino), events: true})

@@ -35,8 +35,9 @@ type opened struct {
 	when   time.Time // when err was found, so that a missing key is retried later
 	refs   int       // handles using it, plus one while it is in the cache
 
-	eventsMu sync.Mutex
-	events   *events.View // its decoded events, once a .ndjson was asked for (events.go)
+	eventsMu  sync.Mutex
+	events    *events.View // its decoded events, once a .ndjson was asked for (events.go)
+	eventsErr error        // why they do not decode
 }
 
 func (o *opened) size(sourceSize int64) int64 {

@@ -152,6 +152,10 @@ func (v *view) proveOne(ctx context.Context, path string) bool {
 	if syscall.Lstat(path, &st) != nil {
 		return false
 	}
+	withEvents = withEvents && hasEvents(crypto.PlainName(filepath.Base(path)), &st)
+	if !compressed && !withEvents {
+		return false
+	}
 	_, _, sizeKnown := v.sizes.get(path, stampOf(&st))
 	_, eventsKnown, _ := v.sizes.lookup(path+eventsSuffix, eventsStamp(&st), true)
 	if (sizeKnown || !compressed) && (eventsKnown || !withEvents) {

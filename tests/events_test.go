@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -280,6 +281,9 @@ func TestEventsThroughTheMount(t *testing.T) {
 	fixture, _ := os.ReadFile(filepath.Join(Fixtures(t), "mysql-8-plain-binlogs", "mysql-bin.000057"))
 	os.WriteFile(filepath.Join(d.dir, "mysql-bin.000057"), fixture, 0o640)
 	os.WriteFile(filepath.Join(d.dir, "notes.txt"), []byte("not a log\n"), 0o640)
+	os.WriteFile(filepath.Join(d.dir, "hard.000001"), fixture, 0o640)
+	os.Link(filepath.Join(d.dir, "hard.000001"), filepath.Join(d.dir, "hard.000002"))
+	os.WriteFile(filepath.Join(d.dir, "junk.000001"), RandomBytes(10000, 3), 0o640)
 	logs := map[string]string{ // view name -> source name
 		"binlog.000001":             "binlog.000001",
 		"mysql-bin.000057":          "mysql-bin.000057",
@@ -299,6 +303,20 @@ func TestEventsThroughTheMount(t *testing.T) {
 	}
 	if slices.Contains(listed, "notes.txt.ndjson") {
 		t.Error("a file that is no log has a .ndjson")
+	}
+	// A log under two names would have two sets of events for one inode: it has none.
+	if slices.Contains(listed, "hard.000001.ndjson") || slices.Contains(listed, "hard.000002.ndjson") {
+		t.Error("a hard-linked log has a .ndjson")
+	}
+	// Named like a log but not one: listed, its open fails, and it is decoded and logged once.
+	for range 3 {
+		runOK(t, "ls", "-l", m.dir)
+	}
+	if _, err := os.ReadFile(m.path("junk.000001.ndjson")); !errors.Is(err, syscall.EIO) {
+		t.Errorf("the events of a file that is no log: %v, want EIO", err)
+	}
+	if n := strings.Count(m.logs.String(), "cannot decode events"); n != 1 {
+		t.Errorf("%d log lines for the file that is no log, want 1:\n%s", n, m.logs)
 	}
 	inodes := map[string]uint64{}
 	for view, src := range logs {

@@ -208,6 +208,17 @@ func TestEventsOfLiveMariaDB(t *testing.T) {
 
 	objs := eventLines(t, "--mariadb-keys", srv.keys, "--mariadb-keys-secret-file", srv.filekey,
 		filepath.Join(srv.binlogs, "mariadb-bin.000001"))
+
+	// Through mount --events, the closed binlog's and the one the server is writing now (its
+	// first event marked in use): each .ndjson is what events writes for it.
+	m := mount(t, srv.binlogs, "--mariadb-keys", srv.keys, "--mariadb-keys-secret-file", srv.filekey, "--events")
+	for _, name := range []string{"mariadb-bin.000001", "mariadb-bin.000002"} {
+		want := mysqllogfs(t, nil, "events", "--mariadb-keys", srv.keys, "--mariadb-keys-secret-file", srv.filekey, filepath.Join(srv.binlogs, name))
+		got, err := os.ReadFile(m.path(name + ".ndjson"))
+		if want.code != 0 || err != nil || len(got) == 0 || !bytes.Equal(got, want.stdout) {
+			t.Errorf("%s.ndjson: %d bytes (%v); events: %d bytes, exit %d %s", name, len(got), err, len(want.stdout), want.code, want.stderr)
+		}
+	}
 	var inserted, updated, deleted map[string]any
 	compressed, statement := false, false
 	for _, o := range objs {

@@ -1,9 +1,6 @@
 package events
 
-import (
-	"bytes"
-	"io"
-)
+import "io"
 
 // window is the part of a stream a scanner looks at: buf holds the bytes from stream offset
 // base on. A scanner that needs more calls more, and drops what it has done with by advance.
@@ -57,19 +54,5 @@ func (w *window) advance(n int) {
 	if len(w.mem) > windowChunk && len(w.buf) <= windowChunk/2 {
 		w.mem = make([]byte, windowChunk)
 		w.buf = w.mem[:copy(w.mem, w.buf)]
-	}
-}
-
-// find returns the index of sep in buf at or after from, reading more as needed; -1 at the
-// end of the stream.
-func (w *window) find(sep []byte, from int) int {
-	for {
-		if i := bytes.Index(w.buf[from:], sep); i >= 0 {
-			return from + i
-		}
-		from = max(from, len(w.buf)-len(sep)+1)
-		if !w.more() {
-			return -1
-		}
 	}
 }

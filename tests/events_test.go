@@ -393,7 +393,6 @@ func TestEventsThroughTheMount(t *testing.T) {
 // rsyslog's imfile, polling the .ndjson of a growing encrypted binlog and of the active audit
 // log through the mount, ships every event and record exactly once, the new ones too.
 func TestRsyslogShipsEventsOnce(t *testing.T) {
-	rsyslogd := requireProgram(t, "rsyslogd")
 	d := makeLogDir(t)
 	var plainBinlog, encBinlog bytes.Buffer
 	sample.RowBinlog(&plainBinlog, 100<<10, 11, "binlog.000003")
@@ -412,23 +411,7 @@ func TestRsyslogShipsEventsOnce(t *testing.T) {
 	os.WriteFile(auditPath, audit.Bytes()[:auditCut], 0o640)
 
 	m := mount(t, d.dir, "--keyring", d.keyring, "--events")
-	work := t.TempDir()
-	shipped := filepath.Join(work, "shipped.log")
-	conf := filepath.Join(work, "rsyslog.conf")
-	os.WriteFile(conf, []byte(`global(workDirectory="`+work+`" maxMessageSize="64k")
-module(load="imfile" mode="polling" PollingInterval="1")
-template(name="raw" type="string" string="%msg%\n")
-ruleset(name="ship") { action(type="omfile" file="`+shipped+`" template="raw") }
-input(type="imfile" File="`+m.path("binlog.000002.ndjson")+`" Tag="binlog" ruleset="ship")
-input(type="imfile" File="`+m.path("audit.log.ndjson")+`" Tag="audit" ruleset="ship")
-`), 0o600)
-	cmd := exec.Command(rsyslogd, "-n", "-f", conf, "-i", filepath.Join(work, "pid"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	shipped, stderr := ship(t, m.path("binlog.000002.ndjson"), m.path("audit.log.ndjson"))
 	eventsOf := func(path string) []string {
 		out := mysqllogfs(t, nil, "events", "--keyring", d.keyring, path).stdout
 		return strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")

@@ -139,25 +139,9 @@ func TestSIGTERMWithABusyFile(t *testing.T) {
 
 // rsyslog's imfile, polling a decrypted audit log through the mount, ships exactly its lines.
 func TestRsyslogShipsPlaintextLines(t *testing.T) {
-	rsyslogd := requireProgram(t, "rsyslogd")
 	d := makeLogDir(t)
 	m := mount(t, d.dir, "--keyring", d.keyring)
-	work := t.TempDir()
-	shipped := filepath.Join(work, "shipped.log")
-	conf := filepath.Join(work, "rsyslog.conf")
-	os.WriteFile(conf, []byte(`global(workDirectory="`+work+`" maxMessageSize="64k")
-module(load="imfile" mode="polling" PollingInterval="1")
-template(name="raw" type="string" string="%msg%\n")
-ruleset(name="ship") { action(type="omfile" file="`+shipped+`" template="raw") }
-input(type="imfile" File="`+m.path("audit.20240102T000000.log")+`" Tag="audit" ruleset="ship")
-`), 0o600)
-	cmd := exec.Command(rsyslogd, "-n", "-f", conf, "-i", filepath.Join(work, "pid"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	shipped, stderr := ship(t, m.path("audit.20240102T000000.log"))
 	plain := d.plain["audit.20240102T000000.log.gz.20240101T000000-1.enc"]
 	want := strings.Split(strings.TrimSuffix(string(plain), "\n"), "\n")
 	var got []string
@@ -174,6 +158,32 @@ input(type="imfile" File="`+m.path("audit.20240102T000000.log")+`" Tag="audit" r
 	}
 }
 
+// ship starts rsyslog's imfile, polling each of paths every second, and returns the file it
+// ships their lines to and its error output. It stops when the test ends.
+func ship(t *testing.T, paths ...string) (shipped string, stderr *syncBuffer) {
+	rsyslogd := requireProgram(t, "rsyslogd")
+	work := t.TempDir()
+	shipped = filepath.Join(work, "shipped.log")
+	conf := `global(workDirectory="` + work + `" maxMessageSize="64k")
+module(load="imfile" mode="polling" PollingInterval="1")
+template(name="raw" type="string" string="%msg%\n")
+ruleset(name="ship") { action(type="omfile" file="` + shipped + `" template="raw") }
+`
+	for i, path := range paths {
+		conf += fmt.Sprintf("input(type=\"imfile\" File=\"%s\" Tag=\"log%d\" ruleset=\"ship\")\n", path, i)
+	}
+	os.WriteFile(filepath.Join(work, "rsyslog.conf"), []byte(conf), 0o600)
+	cmd := exec.Command(rsyslogd, "-n", "-f", filepath.Join(work, "rsyslog.conf"), "-i", filepath.Join(work, "pid"))
+	stderr = &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return shipped, stderr
+}
+
+// readLines returns the lines of a file, none if it cannot be read.
 func readLines(path string) []string {
 	f, err := os.Open(path)
 	if err != nil {

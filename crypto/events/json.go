@@ -31,6 +31,16 @@ func (o *object) key(k string) {
 	o.buf = append(o.buf, ':')
 }
 
+// rawKey starts a member whose name needs no escaping (an XML name as scanName reads it).
+func (o *object) rawKey(k []byte) {
+	if !o.empty {
+		o.buf = append(o.buf, ',')
+	}
+	o.empty = false
+	o.buf = append(o.buf, '"')
+	o.buf = append(append(o.buf, k...), '"', ':')
+}
+
 func (o *object) str(k, v string) {
 	o.key(k)
 	o.buf = appendString(o.buf, v)
@@ -73,7 +83,7 @@ func (o *object) end(w io.Writer) error {
 func appendString[T string | []byte](b []byte, s T) []byte {
 	b = append(b, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	for i := plainPrefix(s, 0); i < len(s); {
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
 			i++
@@ -112,6 +122,30 @@ func appendString[T string | []byte](b []byte, s T) []byte {
 }
 
 const hex = "0123456789abcdef"
+
+// plainPrefix returns the length of s's longest prefix of printable ASCII other than '"',
+// '\\' and avoid (0 for none): bytes a JSON string holds as they are. It looks at eight
+// bytes at a time, as most values are entirely plain.
+func plainPrefix[T string | []byte](s T, avoid byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	hasZero := func(x uint64) uint64 { return (x - ones) & ^x & highs }
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if x&highs != 0 || (x-0x2020202020202020)&^x&highs != 0 ||
+			hasZero(x^(ones*'"')) != 0 || hasZero(x^(ones*'\\')) != 0 || avoid != 0 && hasZero(x^(ones*uint64(avoid))) != 0 {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || avoid != 0 && c == avoid {
+			break
+		}
+	}
+	return i
+}
 
 // appendBinary appends bytes that are not text as {"base64":"..."}: lossless, and never
 // mistaken for a string value.

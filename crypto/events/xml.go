@@ -137,13 +137,11 @@ func scanRecord(buf []byte, i int, o *object, opts *Options, at int64) (int, err
 		if bytes.IndexByte(buf[k+1:k+1+e], '<') >= 0 {
 			return 0, errOddShape // not XML: encoding/xml says so
 		}
-		value, err := o.unescape(buf[k+1 : k+1+e])
+		value, err := o.field(name, buf[k+1:k+1+e])
 		if err != nil {
 			return 0, err
 		}
-		o.key(string(name))
-		o.buf = appendString(o.buf, value)
-		if string(name) == "TIMESTAMP" {
+		if string(name) == "TIMESTAMP" && opts.bounded() {
 			when = string(value)
 		}
 		j = k + 1 + e + 1
@@ -171,6 +169,7 @@ func scanRecord(buf []byte, i int, o *object, opts *Options, at int64) (int, err
 		var value []byte
 		switch {
 		case buf[k] == '/' && buf[k+1] == '>':
+			o.field(name, nil)
 			j = k + 2
 		case buf[k] == '>':
 			e := bytes.IndexByte(buf[k+1:], '<')
@@ -186,16 +185,14 @@ func scanRecord(buf []byte, i int, o *object, opts *Options, at int64) (int, err
 				return 0, errOddShape // a nested element, a comment or CDATA
 			}
 			var err error
-			if value, err = o.unescape(text); err != nil {
+			if value, err = o.field(name, text); err != nil {
 				return 0, err
 			}
 			j = closing + 3 + len(name)
 		default:
 			return 0, errOddShape
 		}
-		o.key(string(name))
-		o.buf = appendString(o.buf, value)
-		if string(name) == "TIMESTAMP" {
+		if string(name) == "TIMESTAMP" && opts.bounded() {
 			when = string(value)
 		}
 	}
@@ -345,6 +342,24 @@ func scanName(buf []byte, j int) ([]byte, int, error) {
 		return nil, k, errOddShape
 	}
 	return buf[j:k], k, nil
+}
+
+// field appends a member named by a scanned XML name with the value that text holds, and
+// returns the value. Text of printable ASCII without '&' is its own value.
+func (o *object) field(name, text []byte) ([]byte, error) {
+	if plainPrefix(text, '&') == len(text) {
+		o.rawKey(name)
+		o.buf = append(o.buf, '"')
+		o.buf = append(append(o.buf, text...), '"')
+		return text, nil
+	}
+	value, err := o.unescape(text)
+	if err != nil {
+		return nil, err
+	}
+	o.rawKey(name)
+	o.buf = appendString(o.buf, value)
+	return value, nil
 }
 
 // unescape turns XML text into its characters: the five entities and character references,

@@ -189,3 +189,15 @@ func TestXMLScannerDamagedRecordIsAnError(t *testing.T) {
 		t.Errorf("a damaged log: %d of %d records written, no error", bytes.Count(got.Bytes(), []byte("\n")), n)
 	}
 }
+
+// BenchmarkXMLRecords: the scanner over 64 MiB of the server's XML NEW, in memory.
+func BenchmarkXMLRecords(b *testing.B) {
+	var doc bytes.Buffer
+	sample.AuditLog(&doc, sample.AuditXML, 64<<20, 1, true)
+	b.SetBytes(int64(doc.Len()))
+	for b.Loop() {
+		if err := Write(io.Discard, bytes.NewReader(doc.Bytes()), Options{File: "f"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -64,6 +64,9 @@ func (b *memoryBudget) reserve(n int64) bool {
 
 func (b *memoryBudget) release(n int64) { b.used.Add(-n) }
 
+// LayoutBudget returns the memory the container layouts of every reader hold, and its bound.
+func LayoutBudget() (used, limit int64) { return layouts.used.Load(), layouts.limit }
+
 // cbcReader serves the joined plaintext of a file's containers. Block i of a container needs
 // only cipher blocks i-1 and i, so any offset is read without decrypting what comes before.
 type cbcReader struct {

@@ -36,10 +36,11 @@ type Verification struct {
 
 // Verify reads a file end to end through its reader and checks what its format allows:
 // a binlog's magic, every event's CRC32 (when the server wrote checksums) and its end_log_pos
-// chain; an audit log's padding, gzip CRC32 and size, and a well-formed start.
-func Verify(path string, keys keysrc.Source) Verification {
+// chain; an audit log's padding, gzip CRC32 and size, and a well-formed start. progress, if
+// not nil, is told how many bytes of the source have been read, as they are.
+func Verify(path string, keys keysrc.Source, progress func(read int64)) Verification {
 	v := Verification{Source: path}
-	v.Err = v.verify(path, keys)
+	v.Err = v.verify(path, keys, progress)
 	v.Status = Describe(v.Err)
 	if v.Err == nil && v.Unfinished {
 		v.Status = "unfinished" // readable as far as it goes; its end cannot be checked
@@ -47,7 +48,7 @@ func Verify(path string, keys keysrc.Source) Verification {
 	return v
 }
 
-func (v *Verification) verify(path string, keys keysrc.Source) error {
+func (v *Verification) verify(path string, keys keysrc.Source, progress func(int64)) error {
 	src, err := source.Open(path)
 	if err != nil {
 		return err
@@ -59,7 +60,7 @@ func (v *Verification) verify(path string, keys keysrc.Source) error {
 	}
 	v.Size, v.MTime = before.size, time.Unix(0, before.mtime)
 	// One open, one pass: the source hash is taken from the very bytes the reader decrypts.
-	source := &hashingSource{f: src, sum: sha256.New()}
+	source := &hashingSource{f: src, sum: sha256.New(), progress: progress}
 	err = v.readPlaintext(source, path, keys)
 	if hashErr := source.finish(before.size); err == nil {
 		err = hashErr
@@ -116,6 +117,8 @@ type hashingSource struct {
 	sum    hash.Hash
 	mu     sync.Mutex
 	hashed int64
+
+	progress func(hashed int64)
 }
 
 func (s *hashingSource) ReadAt(p []byte, off int64) (int, error) {
@@ -124,6 +127,9 @@ func (s *hashingSource) ReadAt(p []byte, off int64) (int, error) {
 	if off <= s.hashed && s.hashed < off+int64(n) {
 		s.sum.Write(p[s.hashed-off : n])
 		s.hashed = off + int64(n)
+		if s.progress != nil {
+			s.progress(s.hashed)
+		}
 	}
 	s.mu.Unlock()
 	return n, err

@@ -157,6 +157,7 @@ func (e *eventsNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	if errno != 0 {
 		return nil, 0, errno
 	}
+	e.view.metrics.open(kindEvents)
 	return h, 0, 0
 }
 
@@ -169,6 +170,7 @@ func (e *eventsNode) open(ctx context.Context) (*eventsHandle, syscall.Errno) {
 	o := e.view.readers.get(e.path(), &st)
 	view, err := e.view.eventsOf(ctx, o)
 	if err != nil {
+		e.view.metrics.failed(kindEvents, err)
 		e.view.readers.put(o)
 		if errors.Is(err, events.ErrBadLog) || errors.Is(err, events.ErrNotALog) {
 			return nil, syscall.EIO
@@ -199,10 +201,13 @@ func (h *eventsHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 	n, err := view.ReadAtContext(ctx, dest, off)
 	switch {
 	case err == nil || errors.Is(err, io.EOF):
+		h.node.view.metrics.read(kindEvents, n)
 		return fuse.ReadResultData(dest[:n]), 0
 	case errors.Is(err, context.Canceled):
+		h.node.view.metrics.failed(kindEvents, err)
 		return nil, syscall.EINTR
 	}
+	h.node.view.metrics.failed(kindEvents, err)
 	h.node.view.log.Warn("read failed", "file", o.path+eventsSuffix, "offset", off, "reason", err.Error())
 	return nil, syscall.EIO
 }

@@ -84,6 +84,7 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if errno != 0 {
 		return nil, 0, errno
 	}
+	f.view.metrics.open(string(o.kind))
 	return &handle{file: f, opened: o, ahead: newReadAhead(o.reader, !o.reader.Compressed)}, f.cacheFlags(o.stamp), 0
 }
 
@@ -106,6 +107,7 @@ func (f *fileNode) servable(ctx context.Context) (*opened, syscall.Errno) {
 		}
 	}
 	if err != nil {
+		f.view.metrics.failed(string(o.kind), err)
 		f.view.readers.put(o)
 		return nil, toErrno(err)
 	}
@@ -148,16 +150,20 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 	}
 	b, done, err := ahead.Read(ctx, dest, off)
 	release := func() { done(); h.file.view.readers.put(o) }
+	kind := string(o.kind)
 	if errors.Is(err, context.Canceled) {
 		release()
+		h.file.view.metrics.failed(kind, err)
 		h.file.view.log.Debug("read interrupted", "file", o.path, "offset", off)
 		return nil, syscall.EINTR
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		release()
+		h.file.view.metrics.failed(kind, err)
 		h.file.view.log.Warn("read failed", "file", o.path, "offset", off, "status", crypto.Status(err), "reason", err.Error())
 		return nil, toErrno(err)
 	}
+	h.file.view.metrics.read(kind, len(b))
 	return &lentReply{data: b, done: release}, 0
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -31,6 +32,7 @@ type opened struct {
 	path   string
 	stamp  stamp
 	reader *crypto.File // nil when err is set
+	kind   crypto.Kind  // the reader's, or what the name and first bytes say when err is set
 	err    error
 	when   time.Time // when err was found, so that a missing key is retried later
 	refs   int       // handles using it, plus one while it is in the cache
@@ -134,10 +136,11 @@ func (c *readers) open(path string, s stamp, previous *crypto.Reader) *opened {
 	}
 	o.err = err
 	if o.err != nil {
-		o.when = time.Now()
+		o.when, o.kind = time.Now(), kindOf(path)
 		c.log.Warn("cannot decrypt", "file", path, "status", crypto.Status(o.err), "reason", o.err.Error())
 		return o
 	}
+	o.kind = o.reader.Kind
 	c.log.Debug("opened", "file", path, "kind", o.reader.Kind, "key_id", o.reader.KeyID, "size", o.reader.Size())
 	return o
 }
@@ -166,6 +169,13 @@ func (c *readers) release(o *opened) {
 	}
 }
 
+// count is how many readers are open, in use or cached.
+func (c *readers) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byKey)
+}
+
 func (c *readers) touch(path string) {
 	for i, p := range c.order {
 		if p == path {
@@ -174,6 +184,17 @@ func (c *readers) touch(path string) {
 		}
 	}
 	c.order = append(c.order, path)
+}
+
+// kindOf tells what a file that did not open is, from its name and first bytes.
+func kindOf(path string) crypto.Kind {
+	head := make([]byte, crypto.HeadSize)
+	n := 0
+	if f, err := source.Open(path); err == nil {
+		n, _ = f.ReadAt(head, 0)
+		f.Close()
+	}
+	return crypto.Identify(filepath.Base(path), head[:n]).Kind
 }
 
 // errno maps an open or read failure to what the reading program sees: EACCES for a missing

@@ -77,6 +77,13 @@ func (s *sizes) record(key string, version stamp, size int64, exact, remember bo
 	}
 }
 
+// count is how many sizes are known.
+func (s *sizes) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byPath)
+}
+
 // proven is the size of this version proven before, by this mount or an earlier one; 0 if none.
 func (s *sizes) proven(path string, version stamp) int64 {
 	if size, _, exact := s.get(path, version); exact {
@@ -110,8 +117,12 @@ func (v *view) prove(ctx context.Context, o *opened) error {
 	}
 	estimate, start := o.reader.Size(), time.Now()
 	if err := o.reader.Measure(ctx); err != nil {
+		if ctx.Err() == nil {
+			v.metrics.proof(err)
+		}
 		return err
 	}
+	v.metrics.proof(nil)
 	size := o.reader.Size()
 	v.sizes.put(o.path, o.stamp, size, true, true)
 	v.log.Debug("size proven", "file", o.path, "size", size, "estimate", estimate, "took", time.Since(start).Round(time.Millisecond))
@@ -123,6 +134,26 @@ func (v *view) prove(ctx context.Context, o *opened) error {
 // when ctx is done.
 func (v *view) proveAll(ctx context.Context) {
 	start, proven := time.Now(), 0
+	var done, total int64
+	if v.proving != nil { // a first walk, for the whole to tell progress against
+		v.eachFile(ctx, func(_ string, size int64) { total += size })
+		v.proving(0, total)
+	}
+	v.eachFile(ctx, func(path string, size int64) {
+		if v.proveOne(ctx, path) {
+			proven++
+		}
+		if done += size; v.proving != nil {
+			v.proving(min(done, total), total)
+		}
+	})
+	if proven > 0 {
+		v.log.Info("sizes proven", "files", proven, "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// eachFile calls do with each regular file of the source and its size, until ctx is done.
+func (v *view) eachFile(ctx context.Context, do func(path string, size int64)) {
 	filepath.WalkDir(v.source, func(path string, d fs.DirEntry, err error) error {
 		if ctx.Err() != nil {
 			return filepath.SkipAll
@@ -130,14 +161,11 @@ func (v *view) proveAll(ctx context.Context) {
 		if err != nil || !d.Type().IsRegular() {
 			return nil
 		}
-		if v.proveOne(ctx, path) {
-			proven++
+		if info, err := d.Info(); err == nil {
+			do(path, info.Size())
 		}
 		return nil
 	})
-	if proven > 0 {
-		v.log.Info("sizes proven", "files", proven, "took", time.Since(start).Round(time.Millisecond))
-	}
 }
 
 // proveOne proves the size of a compressed log, and with --events of a log's events, unless

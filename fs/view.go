@@ -27,6 +27,11 @@ type Options struct {
 	SizeCache string
 	// Events shows, beside each binlog and audit log, NAME.ndjson: its decoded events.
 	Events bool
+	// Metrics, if set, counts reads, failures, opens and proofs of sizes.
+	Metrics *Metrics
+	// Proving, if set, is told how the proof of sizes after mounting goes: bytes of the
+	// source's files looked at, of all of them.
+	Proving func(done, total int64)
 }
 
 func (o Options) logger() *slog.Logger {
@@ -48,6 +53,8 @@ type view struct {
 	callers    callerWatch
 	events     bool // NAME.ndjson beside each log (events.go)
 	log        *slog.Logger
+	metrics    *Metrics
+	proving    func(done, total int64)
 }
 
 // CacheTimeout is how long the kernel trusts names and attributes: a live binlog's new size
@@ -73,10 +80,12 @@ func NewRoot(source string, opts Options) (gofs.InodeEmbedder, error) {
 		log.Warn("proven sizes are remembered for this mount only", "size_cache", opts.SizeCache, "reason", err.Error())
 		store, _ = openSizeStore("")
 	}
-	v := &view{source: abs, log: log, inodes: newInoMap(uint64(st.Dev)), events: opts.Events}
+	v := &view{source: abs, log: log, inodes: newInoMap(uint64(st.Dev)), events: opts.Events,
+		metrics: opts.Metrics, proving: opts.Proving}
 	v.listings.events = opts.Events
 	v.sizes.store = store
 	v.readers = newReaders(opts.Keys, log, v.sizes.proven)
+	opts.Metrics.watch(v)
 	return &dirNode{node: node{view: v, rel: "."}}, nil
 }
 

@@ -63,7 +63,7 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "mysqllogfs")
-		args := []string{"build", "-o", binPath}
+		args := []string{"build", "-buildvcs=auto", "-o", binPath} // the commit, for --version
 		if raceEnabled {
 			args = append(args, "-race")
 		}

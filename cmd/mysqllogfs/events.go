@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto"
 	"github.com/mysqllogfs/mysqllogfs/crypto/events"
@@ -43,20 +44,28 @@ func eventsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			var bar *progress
+			if !term.IsTerminal(int(out.Fd())) { // events on the terminal leave no room for a bar
+				bar = newProgress("events", sizeOfFiles(c.Args().Slice()))
+			}
+			defer bar.finish()
 			failed := 0
 			for _, path := range c.Args().Slice() {
-				if err := eventsOf(out, path, keys, opts); err != nil {
-					fmt.Fprintf(os.Stderr, "mysqllogfs: %s: %v\n", path, err)
+				size := sizeOfFiles([]string{path})
+				if err := eventsOf(out, path, keys, opts, func(share float64) { bar.at(int64(share * float64(size))) }); err != nil {
+					bar.print(func() { fmt.Fprintf(os.Stderr, "mysqllogfs: %s: %v\n", path, err) })
 					failed++
 				}
+				bar.fileDone(size)
 			}
 			return failures(failed)
 		},
 	}
 }
 
-// eventsOf decodes one file's plaintext as it is decrypted, a chunk ahead.
-func eventsOf(out io.Writer, path string, keys keysrc.Source, opts events.Options) error {
+// eventsOf decodes one file's plaintext as it is decrypted, a chunk ahead, telling done the
+// share of the plaintext read so far.
+func eventsOf(out io.Writer, path string, keys keysrc.Source, opts events.Options, done func(share float64)) error {
 	f, err := crypto.OpenFile(path, keys, crypto.Options{})
 	if err != nil {
 		return err
@@ -64,9 +73,24 @@ func eventsOf(out io.Writer, path string, keys keysrc.Source, opts events.Option
 	defer f.Close()
 	opts.File, opts.Unfinished = f.PlainName, crypto.MayBeUnfinished(f.PlainName)
 	plain, feed := io.Pipe()
-	go func() { feed.CloseWithError(pipe(feed, f)) }()
+	counted := &countingWriter{w: feed, done: func(n int64) { done(float64(n) / float64(max(f.Size(), n, 1))) }}
+	go func() { feed.CloseWithError(pipe(counted, f)) }()
 	defer plain.Close()
 	return events.Write(out, plain, opts)
+}
+
+// countingWriter tells done how many bytes went through it.
+type countingWriter struct {
+	w    io.Writer
+	n    int64
+	done func(n int64)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.done(c.n)
+	return n, err
 }
 
 // eventsOutput is standard output on a descriptor of its own, with descriptor 1 moved to

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/mysqllogfs/mysqllogfs/fs"
 	"github.com/mysqllogfs/mysqllogfs/keysrc"
 )
 
@@ -36,7 +37,10 @@ func keyFlags() []cli.Flag {
 }
 
 // keySource chains the sources the flags name, in the table's order.
-func keySource(c *cli.Context) (keysrc.Chain, error) {
+func keySource(c *cli.Context) (keysrc.Chain, error) { return countedKeySource(c, nil) }
+
+// countedKeySource is keySource with each source's lookups counted in m, under its flag.
+func countedKeySource(c *cli.Context, m *fs.Metrics) (keysrc.Chain, error) {
 	var chain keysrc.Chain
 	for _, b := range keysrc.Backends {
 		values := sourceValues(c, b)
@@ -57,7 +61,9 @@ func keySource(c *cli.Context) (keysrc.Chain, error) {
 		if err != nil {
 			return nil, err
 		}
-		chain = append(chain, sources...)
+		for _, s := range sources {
+			chain = append(chain, m.CountLookups(b.Flag, s))
+		}
 	}
 	return chain, nil
 }

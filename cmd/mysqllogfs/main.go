@@ -12,11 +12,15 @@ import (
 
 func main() {
 	app := &cli.App{
-		Name:            "mysqllogfs",
-		Usage:           "read encrypted MySQL binary, relay and audit logs as plaintext",
-		Commands:        commands(),
-		HideHelpCommand: true,
+		Name:                 "mysqllogfs",
+		Usage:                "read encrypted MySQL binary, relay and audit logs as plaintext",
+		Version:              version(),
+		Commands:             commands(),
+		HideHelpCommand:      true,
+		EnableBashCompletion: true, // the hidden --generate-bash-completion the scripts call
 	}
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version, commit and Go version"}
+	cli.VersionPrinter = func(c *cli.Context) { fmt.Println(c.App.Version) }
 	args, err := helperArgs(os.Args)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mysqllogfs:", err)
@@ -33,7 +37,7 @@ func main() {
 }
 
 func commands() []*cli.Command {
-	return []*cli.Command{
+	all := []*cli.Command{
 		catCommand(),
 		inspectCommand(),
 		keysCommand(),
@@ -41,7 +45,14 @@ func commands() []*cli.Command {
 		eventsCommand(),
 		mountCommand(),
 		demoCommand(),
+		versionCommand(),
+		completionCommand(),
+		manCommand(),
 	}
+	for _, c := range all {
+		c.HideHelpCommand = true // "help" is no word to complete after a command
+	}
+	return all
 }
 
 // filesFailed ends a command whose per-file errors were already reported on stderr.

@@ -40,6 +40,8 @@ func mountCommand() *cli.Command {
 				Usage: "directory where proven plaintext sizes of compressed logs are remembered across mounts (sizes only, never plaintext)"},
 			&cli.BoolFlag{Name: "no-size-cache", Usage: "remember proven sizes for this mount only"},
 			&cli.BoolFlag{Name: "events", Usage: "show beside each binlog and audit log NAME.ndjson: its events as `mysqllogfs events` writes them"},
+			&cli.StringFlag{Name: "metrics", EnvVars: []string{"MYSQLLOGFS_METRICS"},
+				Usage: "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9469); off by default"},
 		),
 		Action: runMount,
 	}
@@ -54,11 +56,10 @@ func runMount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	keys, err := keySource(c)
-	if err != nil {
-		return err
-	}
 	if !c.Bool("foreground") {
+		if _, err := keySource(c); err != nil {
+			return err
+		}
 		return detach()
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
@@ -74,6 +75,19 @@ func runMount(c *cli.Context) error {
 	}
 	log := newLogger(level, os.Getenv(notifyFDEnv) != "")
 	slog.SetDefault(log) // for the key sources' own warnings
+	var metrics *fs.Metrics
+	if addr := c.String("metrics"); addr != "" {
+		metrics = fs.NewMetrics()
+		if err := serveMetrics(addr, metrics, log); err != nil {
+			notifyParent(err)
+			return err
+		}
+	}
+	keys, err := countedKeySource(c, metrics)
+	if err != nil {
+		notifyParent(err)
+		return err
+	}
 	// Before mounting: a signal that comes as soon as the mount is visible must unmount it.
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
@@ -81,15 +95,30 @@ func runMount(c *cli.Context) error {
 	if c.Bool("no-size-cache") {
 		sizeCache = ""
 	}
-	server, err := fs.Mount(source, mountpoint, fs.Options{Keys: keys, Log: log, SizeCache: sizeCache, Events: c.Bool("events")}, c.Bool("allow-other"))
+	serving := fmt.Sprintf("serving %s at %s", source, mountpoint)
+	var bar *progress
+	proving := func(done, total int64) {
+		if done == 0 && os.Getenv(notifyFDEnv) == "" {
+			bar = newProgress("proving sizes", total)
+		}
+		bar.at(done)
+		if done == total {
+			bar.finish()
+			notify(log, "STATUS="+serving+"; sizes proven")
+		}
+	}
+	server, err := fs.Mount(source, mountpoint, fs.Options{Keys: keys, Log: log, SizeCache: sizeCache, Events: c.Bool("events"),
+		Metrics: metrics, Proving: proving}, c.Bool("allow-other"))
 	if err != nil {
 		notifyParent(err)
 		return err
 	}
 	log.Info("mounted", "source", source, "mountpoint", mountpoint)
 	notifyParent(nil)
+	notify(log, "READY=1", "STATUS="+serving+"; proving sizes")
 	go func() {
 		sig := <-signals
+		notify(log, "STOPPING=1", "STATUS=unmounting")
 		log.Info("unmounting", "signal", sig.String())
 		if err := server.Unmount(); err != nil {
 			// A reader still holds a file: detach the mount from the tree now, so that no new

@@ -27,15 +27,20 @@ func verifyCommand() *cli.Command {
 			}
 			var records []crypto.Verification
 			failed := 0
+			bar := newProgress("verify", sizeOfFiles(c.Args().Slice()))
+			defer bar.finish()
 			err = eachFile(c.Args().Slice(), func(path string) {
-				v := crypto.Verify(path, keys)
+				v := crypto.Verify(path, keys, bar.at)
 				records = append(records, v)
-				if v.Err != nil {
-					failed++
-					fmt.Printf("FAIL %s: %s\n", path, v.Status)
-				} else {
-					fmt.Printf("ok   %s (%s, %d plaintext bytes%s%s)\n", path, v.Kind, v.PlainSize, eventCount(v), unfinished(v))
-				}
+				bar.fileDone(v.Size)
+				bar.print(func() {
+					if v.Err != nil {
+						failed++
+						fmt.Printf("FAIL %s: %s\n", path, v.Status)
+					} else {
+						fmt.Printf("ok   %s (%s, %d plaintext bytes%s%s)\n", path, v.Kind, v.PlainSize, eventCount(v), unfinished(v))
+					}
+				})
 			})
 			if err != nil {
 				return err

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mysqllogfs/mysqllogfs/fs"
+)
+
+// What a service manager and a monitoring system see of a mount in the foreground.
+
+// notify tells systemd (when it started the mount with NOTIFY_SOCKET set) how the mount is:
+// READY=1, STOPPING=1, STATUS=...; nothing without it.
+func notify(log *slog.Logger, states ...string) {
+	state := ""
+	for _, s := range states {
+		state += s + "\n"
+	}
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		log.Warn("cannot notify systemd", "reason", err.Error())
+	}
+}
+
+// serveMetrics serves m at http://addr/metrics until the process ends. A failure to listen
+// is returned before mounting, so that a wrong address stops the mount at once.
+func serveMetrics(addr string, m *fs.Metrics, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--metrics %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{}))
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "reason", err.Error())
+		}
+	}()
+	log.Info("serving metrics", "address", "http://"+ln.Addr().String()+"/metrics")
+	return nil
+}

@@ -39,19 +39,60 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// A socket listening as systemd's does receives READY=1 once the kernel has the filesystem,
-// and STOPPING=1 after SIGTERM; the mountpoint is gone after.
-func TestSystemdNotify(t *testing.T) {
+// The unit template in docs/systemd passes systemd-analyze verify, and its own ExecStart, run
+// as systemd runs it (its capability bounding set, no new privileges, credentials, runtime
+// and cache directories, a notify socket), mounts: a socket listening as systemd's does
+// receives READY=1 once the kernel has the filesystem and STOPPING=1 after SIGTERM, and the
+// mountpoint is gone after.
+func TestSystemdUnit(t *testing.T) {
 	requireFUSE(t)
+	setpriv := requireProgram(t, "setpriv")
+	unit, err := os.ReadFile(filepath.Join(Root(), "docs/systemd/mysqllogfs@.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(unit), "/usr/local/bin/mysqllogfs", Binary(t))
+	analyze := requireProgram(t, "systemd-analyze")
+	instance := filepath.Join(t.TempDir(), "mysqllogfs@var-lib-mysql.service")
+	os.WriteFile(instance, []byte(text), 0o644)
+	if out, err := exec.Command(analyze, "verify", "--man=no", instance).CombinedOutput(); err != nil || len(out) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+
 	d := makeLogDir(t)
+	// Source files of another owner, their access times older than their change: reading
+	// them needs CAP_DAC_READ_SEARCH, and leaving the access times alone CAP_FOWNER.
+	old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	for name := range d.plain {
+		path := filepath.Join(d.dir, name)
+		os.Chmod(path, 0o600)
+		os.Chown(path, 65534, 65534)
+		os.Chtimes(path, old, time.Time{})
+	}
+	credentials := t.TempDir()
+	os.WriteFile(filepath.Join(credentials, "MySQLReplicationKey_demo_1"), d.master, 0o400)
+	os.WriteFile(filepath.Join(credentials, "audit_log-20240101T000000-1"), []byte("audit-pw"), 0o400)
+	mnt := t.TempDir()
+	expand := strings.NewReplacer("${CREDENTIALS_DIRECTORY}", credentials, "${CACHE_DIRECTORY}", t.TempDir(),
+		"${RUNTIME_DIRECTORY}", mnt, "%f", d.dir)
+	argv := strings.Fields(expand.Replace(unitSetting(text, "ExecStart")))
+	var keep []string
+	for _, c := range strings.Fields(unitSetting(text, "CapabilityBoundingSet")) {
+		keep = append(keep, "+"+strings.ToLower(strings.TrimPrefix(c, "CAP_")))
+	}
+	if unitSetting(text, "NoNewPrivileges") != "yes" || unitSetting(text, "Type") != "notify" {
+		t.Fatal("the unit is not Type=notify with NoNewPrivileges=yes")
+	}
+	args := append([]string{"--no-new-privs", "--bounding-set", "-all," + strings.Join(keep, ","),
+		"--inh-caps", "-all", "--"}, argv...)
+
 	socketPath := filepath.Join(t.TempDir(), "notify")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: socketPath, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	mnt := t.TempDir()
-	cmd := exec.Command(Binary(t), "mount", "--foreground", "--keyring", d.keyring, "--size-cache", t.TempDir(), d.dir, mnt)
+	cmd := exec.Command(setpriv, args...)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+socketPath)
 	logs := &syncBuffer{}
 	cmd.Stderr = logs
@@ -63,13 +104,23 @@ func TestSystemdNotify(t *testing.T) {
 
 	messages := readNotifications(t, conn, "READY=1")
 	if !isMountpoint(mnt) {
-		t.Fatalf("READY=1 came before the mount: %q", messages)
+		t.Fatalf("READY=1 came before the mount: %q\n%s", messages, logs)
 	}
 	if !strings.Contains(messages, "STATUS=serving "+d.dir) {
 		t.Errorf("no STATUS naming the source in %q", messages)
 	}
-	if _, err := os.ReadFile(filepath.Join(mnt, "audit.20240102T000000.log")); err != nil {
-		t.Fatalf("reading through the mount after READY=1: %v", err)
+	for name, want := range map[string][]byte{
+		"audit.20240102T000000.log": d.plain["audit.20240102T000000.log.gz.20240101T000000-1.enc"],
+		"binlog.000001":             d.plain["binlog.000001"],
+	} {
+		if got, err := os.ReadFile(filepath.Join(mnt, name)); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s through the unit's mount: %v\n%s", name, err, logs)
+		}
+	}
+	for name := range d.plain {
+		if atime := fileAtime(t, filepath.Join(d.dir, name)); !atime.Equal(old) {
+			t.Errorf("reading %s through the unit's mount set its access time to %v", name, atime)
+		}
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	readNotifications(t, conn, "STOPPING=1")
@@ -79,6 +130,26 @@ func TestSystemdNotify(t *testing.T) {
 	if isMountpoint(mnt) {
 		t.Fatal("the mountpoint is still mounted after the process ended")
 	}
+}
+
+func fileAtime(t *testing.T, path string) time.Time {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return time.Unix(st.Atim.Unix())
+}
+
+// unitSetting is the value of a unit file's setting, its continuation lines joined; the first
+// when it is given more than once.
+func unitSetting(unit, key string) string {
+	joined := strings.ReplaceAll(unit, "\\\n", " ")
+	for _, line := range strings.Split(joined, "\n") {
+		if v, ok := strings.CutPrefix(line, key+"="); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // readNotifications reads datagrams until one holds want, and returns all read.

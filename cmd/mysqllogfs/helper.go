@@ -43,10 +43,10 @@ type mountOption struct{ name, flag string }
 // valueOptions carry a value (name=value): the key sources' from keysrc's table, then the
 // mount's own.
 var valueOptions = append(keyOptions(),
-	mountOption{"log_level", "--log-level"}, mountOption{"size_cache", "--size-cache"})
+	mountOption{"log_level", "--log-level"}, mountOption{"size_cache", "--size-cache"}, mountOption{"metrics", "--metrics"})
 
 // switchOptions carry none.
-var switchOptions = []mountOption{{"no_size_cache", "--no-size-cache"}, {"allow_other", "--allow-other"}}
+var switchOptions = []mountOption{{"no_size_cache", "--no-size-cache"}, {"allow_other", "--allow-other"}, {"events", "--events"}}
 
 // keyOptions are the options of the key sources and their password files. A source without
 // one (the key command, which may hold commas) is set in /etc/default or the environment.

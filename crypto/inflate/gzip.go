@@ -12,6 +12,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -256,16 +257,72 @@ type span struct{ from, to int64 }
 
 // giveBack makes a cursor idle again (unless it failed) and wakes reads waiting for it.
 func (g *GzipReader) giveBack(c *gzCursor, err error) {
+	var evict parked
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	delete(g.busy, c)
-	if err == nil && (c.err == nil || c.err == io.EOF) {
+	if err == nil && c.err == nil { // a cursor at the end serves no later read: a grown stream is a new reader
 		g.idle = append(g.idle, c)
+		evict = parkedCursors.park(parked{g, c})
 		if len(g.idle) > gzipIdleCursors {
+			parkedCursors.unpark(g.idle[0])
 			g.idle = g.idle[1:]
 		}
 	}
 	g.returned.Broadcast()
+	g.mu.Unlock()
+	evict.drop() // after our lock: another reader's lock is never taken under it
+}
+
+// parkedCursors bounds the idle cursors of every reader together: each holds its decoder's
+// window, tables and input buffer (about 200 KiB), and a mount keeps hundreds of readers.
+var parkedCursors = parking{limit: 32}
+
+type parking struct {
+	mu    sync.Mutex
+	list  []parked // oldest first
+	limit int
+}
+
+type parked struct {
+	g *GzipReader
+	c *gzCursor
+}
+
+// park notes an idle cursor, and returns the oldest to drop when there are too many.
+func (p *parking) park(c parked) parked {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.list = append(p.list, c)
+	if len(p.list) <= p.limit {
+		return parked{}
+	}
+	oldest := p.list[0]
+	p.list = append(p.list[:0], p.list[1:]...)
+	return oldest
+}
+
+// unpark forgets a cursor that is no longer idle.
+func (p *parking) unpark(c *gzCursor) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, q := range p.list {
+		if q.c == c {
+			p.list = append(p.list[:i], p.list[i+1:]...)
+			return
+		}
+	}
+}
+
+// drop takes the cursor out of its reader's idle ones, unless a read took it meanwhile.
+func (q parked) drop() {
+	if q.g == nil {
+		return
+	}
+	q.g.mu.Lock()
+	defer q.g.mu.Unlock()
+	if i := slices.Index(q.g.idle, q.c); i >= 0 {
+		q.g.idle = slices.Delete(q.g.idle, i, i+1)
+	}
 }
 
 const (
@@ -341,6 +398,7 @@ func (g *GzipReader) takeCursor(off int64) *gzCursor {
 	if pick >= 0 {
 		c := g.idle[pick]
 		g.idle = append(g.idle[:pick], g.idle[pick+1:]...)
+		parkedCursors.unpark(c)
 		return c
 	}
 	return g.newCursor(best)
@@ -394,6 +452,9 @@ func (g *GzipReader) Release() {
 		if p.window != nil {
 			p.window.drop(len(p.flate.window))
 		}
+	}
+	for _, c := range g.idle {
+		parkedCursors.unpark(c)
 	}
 	g.points, g.idle = g.points[:1], nil
 }

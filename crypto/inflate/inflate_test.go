@@ -380,3 +380,50 @@ func TestCancelledReadStopsWaitingForABusyCursor(t *testing.T) {
 		t.Fatalf("%d busy cursors: the cancelled read did not return while the other worked", busy)
 	}
 }
+
+// Idle cursors hold a decoder's window and buffers each: all readers together keep at most
+// parkedCursors.limit of them, and none that has reached the end of its stream.
+func TestIdleCursorsAreBoundedAcrossReaders(t *testing.T) {
+	var z bytes.Buffer
+	w := gzip.NewWriter(&z)
+	plain := bytes.Repeat([]byte("<AUDIT_RECORD NAME=\"Query\"/>\n"), 40000)
+	w.Write(plain)
+	w.Close()
+	stream := z.Bytes()
+	var readers []*GzipReader
+	buf := make([]byte, 4096)
+	for i := range 3 * parkedCursors.limit {
+		g, err := NewGzipReader(bytes.NewReader(stream), int64(len(stream)), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.ReadAt(buf, int64(i)); err != nil || !bytes.Equal(buf, plain[i:i+len(buf)]) {
+			t.Fatalf("reader %d: %v", i, err)
+		}
+		readers = append(readers, g)
+	}
+	idle := 0
+	for _, g := range readers {
+		g.mu.Lock()
+		idle += len(g.idle)
+		g.mu.Unlock()
+	}
+	if idle > parkedCursors.limit {
+		t.Errorf("%d readers keep %d idle cursors, over the bound of %d", len(readers), idle, parkedCursors.limit)
+	}
+	// A reader that read to the end keeps no cursor; one it read from keeps serving exactly.
+	end := readers[len(readers)-1]
+	if n, err := end.ReadAt(make([]byte, len(plain)+1), 0); n != len(plain) || err != io.EOF {
+		t.Fatalf("reading past the end: %d, %v", n, err)
+	}
+	for _, c := range end.idle {
+		if c.err != nil {
+			t.Errorf("a cursor that ended (%v) is kept idle", c.err)
+		}
+	}
+	for i, g := range readers {
+		if _, err := g.ReadAt(buf, int64(i)+4096); err != nil || !bytes.Equal(buf, plain[i+4096:i+8192]) {
+			t.Fatalf("reader %d after the others: %v", i, err)
+		}
+	}
+}

@@ -197,14 +197,44 @@ const cbcScanChunk = 1 << 20
 // scanBuffers hold ciphertext only, so they go back to the pool uncleared. Allocating one per
 // open, as before, made the first listing of 1,000 audit logs spend a fifth of the mount's CPU
 // in large allocations and clearing them (P5).
-var scanBuffers = sync.Pool{New: func() any { b := make([]byte, cbcScanChunk+len(openssl.Magic)); return &b }}
+var scanBuffers = newBufferPool(cbcScanChunk+len(openssl.Magic), 2)
+
+// bufferPool keeps a few buffers of one size for reuse. Unlike a sync.Pool it keeps them
+// across garbage collections, which a mount near its memory limit runs every few
+// milliseconds: a pool emptied by each, the first listing of 1,000 logs with --events spent a
+// seventh of its CPU clearing new megabyte buffers.
+type bufferPool struct {
+	free chan *[]byte
+	size int
+}
+
+func newBufferPool(size, keep int) *bufferPool {
+	return &bufferPool{free: make(chan *[]byte, keep), size: size}
+}
+
+func (p *bufferPool) get() *[]byte {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+		b := make([]byte, p.size)
+		return &b
+	}
+}
+
+func (p *bufferPool) put(b *[]byte) {
+	select {
+	case p.free <- b:
+	default: // enough kept: the collector takes it
+	}
+}
 
 // scan walks the containers of src from first on, passing each whose end it finds to found,
 // and returns the one that reaches end: only boundaries before end count.
 func (r *cbcReader) scan(src io.ReaderAt, first *segment, end int64, found func(*segment) error) (*segment, error) {
 	cur := first
-	bp := scanBuffers.Get().(*[]byte)
-	defer scanBuffers.Put(bp)
+	bp := scanBuffers.get()
+	defer scanBuffers.put(bp)
 	for off := cur.ctStart(); off < end; off += cbcScanChunk {
 		buf := (*bp)[:min(int64(len(*bp)), end-off+int64(len(openssl.Magic))-1)]
 		n, err := src.ReadAt(buf, off)
@@ -371,7 +401,7 @@ func (h *heldBytes) ReadAt(p []byte, off int64) (int, error) {
 // cbcMaxRun bounds the ciphertext one step of ReadAt reads, and so its buffer.
 const cbcMaxRun = 1 << 20
 
-var cbcBuffers = sync.Pool{New: func() any { b := make([]byte, cbcMaxRun+2*aes.BlockSize); return &b }}
+var cbcBuffers = newBufferPool(cbcMaxRun+2*aes.BlockSize, 2)
 
 func (r *cbcReader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
@@ -461,8 +491,8 @@ func (r *cbcReader) readRun(p []byte, off int64) (int, error) {
 	if !saltKnown {
 		from = seg.start // a container inside a group, under 64 KiB: its header too, in one read
 	}
-	bp := cbcBuffers.Get().(*[]byte)
-	defer cbcBuffers.Put(bp)
+	bp := cbcBuffers.get()
+	defer cbcBuffers.put(bp)
 	ct := (*bp)[:seg.ctStart()+lastBlock*aes.BlockSize-from]
 	if _, err := src.ReadAt(ct, from); err != nil {
 		return 0, readError(err, "reading cipher blocks at byte %d", from)

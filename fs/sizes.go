@@ -134,19 +134,47 @@ func (v *view) prove(ctx context.Context, o *opened) error {
 // when ctx is done.
 func (v *view) proveAll(ctx context.Context) {
 	start, proven := time.Now(), 0
+	type file struct {
+		path string
+		size int64
+	}
+	var files []file
 	var done, total int64
-	if v.proving != nil { // a first walk, for the whole to tell progress against
-		v.eachFile(ctx, func(_ string, size int64) { total += size })
+	v.eachFile(ctx, func(path string, size int64) {
+		files = append(files, file{path, size})
+		total += size
+	})
+	if v.proving != nil {
 		v.proving(0, total)
 	}
-	v.eachFile(ctx, func(path string, size int64) {
-		if v.proveOne(ctx, path) {
-			proven++
+	// Two files at a time, in name order: decoding takes a core each, and the disk reads
+	// ahead of the order the files lie in.
+	queue := make(chan file)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range proveParallel {
+		wg.Go(func() {
+			for f := range queue {
+				ok := v.proveOne(ctx, f.path)
+				mu.Lock()
+				if ok {
+					proven++
+				}
+				if done += f.size; v.proving != nil {
+					v.proving(done, total)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, f := range files {
+		if ctx.Err() != nil {
+			break
 		}
-		if done += size; v.proving != nil {
-			v.proving(min(done, total), total)
-		}
-	})
+		queue <- f
+	}
+	close(queue)
+	wg.Wait()
 	if proven > 0 {
 		v.log.Info("sizes proven", "files", proven, "took", time.Since(start).Round(time.Millisecond))
 	}
@@ -167,6 +195,9 @@ func (v *view) eachFile(ctx context.Context, do func(path string, size int64)) {
 		return nil
 	})
 }
+
+// proveParallel is how many files the proof after mounting decodes at once.
+const proveParallel = 2
 
 // proveOne proves the size of a compressed log, and with --events of a log's events, unless
 // they are known; it reports whether it proved any.

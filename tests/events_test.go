@@ -125,6 +125,10 @@ func TestEventsOfEncryptedBinlog(t *testing.T) {
 // gives its complete records.
 func TestEventsOfAuditLogs(t *testing.T) {
 	d := makeLogDir(t)
+	// A password with PBKDF2 iterations, as the server writes one in JSON.
+	keyDir := t.TempDir()
+	pbkdf2 := crypto.AuditPassword{Password: []byte("pbkdf2-pw"), Iterations: 1000}
+	os.WriteFile(filepath.Join(keyDir, "audit_log-20240102T000000-1"), []byte(`{"password":"pbkdf2-pw","salt":"AAAA","iterations":1000}`), 0o600)
 	for _, format := range []sample.AuditFormat{sample.AuditXML, sample.AuditJSON} {
 		var plain bytes.Buffer
 		sample.AuditLog(&plain, format, 200<<10, 3, true)
@@ -138,19 +142,24 @@ func TestEventsOfAuditLogs(t *testing.T) {
 			"audit.20240104T000000.log.gz":                        gzipMembers(t, plain.Bytes()),
 			"audit.20240105T000000.log.gz.20240101T000000-1.enc":  nil,
 			"audit.20240106T000000.log.enc.20240101T000000-1.enc": nil,
+			"audit.20240107T000000.log.gz.20240102T000000-1.enc":  nil,
 		}
 		for name, data := range names {
 			path := filepath.Join(d.dir, name)
 			if data == nil {
+				password := crypto.AuditPassword{Password: []byte("audit-pw")}
+				if strings.Contains(name, "20240102T000000-1") {
+					password = pbkdf2
+				}
 				d.add(t, name, plain.Bytes(), func(w *bytes.Buffer) {
-					aw, _ := crypto.NewAuditWriter(w, crypto.AuditPassword{Password: []byte("audit-pw")}, strings.Contains(name, ".gz."))
+					aw, _ := crypto.NewAuditWriter(w, password, strings.Contains(name, ".gz."))
 					aw.Write(plain.Bytes())
 					aw.Close()
 				})
 			} else {
 				os.WriteFile(path, data, 0o640)
 			}
-			objs := eventLines(t, "--keyring", d.keyring, path)
+			objs := eventLines(t, "--keyring", d.keyring, "--key-dir", keyDir, path)
 			if len(objs) != want {
 				t.Errorf("%s %s: %d records, the plaintext has %d", format, name, len(objs), want)
 			}

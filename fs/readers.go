@@ -130,13 +130,17 @@ type pendingOpen struct {
 
 func (c *readers) open(path string, s stamp, previous *crypto.Reader) *opened {
 	o := &opened{path: path, stamp: s}
+	var head []byte // what the file is, should it not open: from the descriptor opened, never the path again
 	src, err := source.OpenListed(path, s.dev, s.ino)
 	if err == nil {
+		head = make([]byte, crypto.HeadSize)
+		n, _ := src.ReadAt(head, 0)
+		head = head[:n]
 		o.reader, err = crypto.NewFile(src, c.keys, crypto.Options{Previous: previous, ProvenSize: c.proven(path, s)})
 	}
 	o.err = err
 	if o.err != nil {
-		o.when, o.kind = time.Now(), kindOf(path)
+		o.when, o.kind = time.Now(), crypto.Identify(filepath.Base(path), head).Kind
 		c.log.Warn("cannot decrypt", "file", path, "status", crypto.Status(o.err), "reason", o.err.Error())
 		return o
 	}
@@ -184,17 +188,6 @@ func (c *readers) touch(path string) {
 		}
 	}
 	c.order = append(c.order, path)
-}
-
-// kindOf tells what a file that did not open is, from its name and first bytes.
-func kindOf(path string) crypto.Kind {
-	head := make([]byte, crypto.HeadSize)
-	n := 0
-	if f, err := source.Open(path); err == nil {
-		n, _ = f.ReadAt(head, 0)
-		f.Close()
-	}
-	return crypto.Identify(filepath.Base(path), head[:n]).Kind
 }
 
 // errno maps an open or read failure to what the reading program sees: EACCES for a missing

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // GzipReader serves the decompressed bytes of a gzip stream of one or more members at any
@@ -262,7 +263,7 @@ func (g *GzipReader) giveBack(c *gzCursor, err error) {
 	delete(g.busy, c)
 	if err == nil && c.err == nil { // a cursor at the end serves no later read: a grown stream is a new reader
 		g.idle = append(g.idle, c)
-		evict = parkedCursors.park(parked{g, c})
+		evict = parkedCursors.park(g, c)
 		if len(g.idle) > gzipIdleCursors {
 			parkedCursors.unpark(g.idle[0])
 			g.idle = g.idle[1:]
@@ -275,52 +276,58 @@ func (g *GzipReader) giveBack(c *gzCursor, err error) {
 
 // parkedCursors bounds the idle cursors of every reader together: each holds its decoder's
 // window, tables and input buffer (about 200 KiB), and a mount keeps hundreds of readers.
-var parkedCursors = parking{limit: 32}
+// Past limit, a cursor idle for a while is dropped; past hardLimit, the oldest is, however
+// recently it was used. Readers that take turns come back to theirs within the while.
+var parkedCursors = parking{limit: 32, hardLimit: 64, while: 2 * time.Second}
 
 type parking struct {
-	mu    sync.Mutex
-	list  []parked // oldest first
-	limit int
+	mu               sync.Mutex
+	list             []parked // oldest first
+	seq              uint64
+	limit, hardLimit int
+	while            time.Duration
 }
 
 type parked struct {
-	g *GzipReader
-	c *gzCursor
+	g     *GzipReader
+	c     *gzCursor
+	seq   uint64 // the cursor's parking this entry is for
+	since time.Time
 }
 
-// park notes an idle cursor, and returns the oldest to drop when there are too many.
-func (p *parking) park(c parked) parked {
+// park notes an idle cursor, and returns one to drop when there are too many. Called with
+// g.mu held.
+func (p *parking) park(g *GzipReader, c *gzCursor) parked {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.list = append(p.list, c)
-	if len(p.list) <= p.limit {
-		return parked{}
-	}
+	p.seq++
+	c.parkedSeq = p.seq
+	now := time.Now()
+	p.list = append(p.list, parked{g, c, p.seq, now})
 	oldest := p.list[0]
-	p.list = append(p.list[:0], p.list[1:]...)
-	return oldest
+	if len(p.list) > p.hardLimit || len(p.list) > p.limit && now.Sub(oldest.since) > p.while {
+		p.list = slices.Delete(p.list, 0, 1)
+		return oldest
+	}
+	return parked{}
 }
 
 // unpark forgets a cursor that is no longer idle.
 func (p *parking) unpark(c *gzCursor) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i, q := range p.list {
-		if q.c == c {
-			p.list = append(p.list[:i], p.list[i+1:]...)
-			return
-		}
-	}
+	p.list = slices.DeleteFunc(p.list, func(q parked) bool { return q.c == c })
 }
 
-// drop takes the cursor out of its reader's idle ones, unless a read took it meanwhile.
+// drop takes the cursor out of its reader's idle ones, unless a read took it meanwhile (and
+// maybe parked it again, under an entry of its own).
 func (q parked) drop() {
 	if q.g == nil {
 		return
 	}
 	q.g.mu.Lock()
 	defer q.g.mu.Unlock()
-	if i := slices.Index(q.g.idle, q.c); i >= 0 {
+	if i := slices.Index(q.g.idle, q.c); i >= 0 && q.c.parkedSeq == q.seq {
 		q.g.idle = slices.Delete(q.g.idle, i, i+1)
 	}
 }
@@ -518,6 +525,8 @@ type gzCursor struct {
 	fr    io.Reader // the deflate decoder; nil between members
 	spare io.Reader // the last member's decoder, whose buffers the next member reuses
 	pos   int64     // uncompressed offset of the next byte the decoder yields
+
+	parkedSeq uint64 // its latest parking (parkedCursors), under g.mu
 
 	deflateStart, memberUoff int64
 	crc                      uint32

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
@@ -382,7 +383,8 @@ func TestCancelledReadStopsWaitingForABusyCursor(t *testing.T) {
 }
 
 // Idle cursors hold a decoder's window and buffers each: all readers together keep at most
-// parkedCursors.limit of them, and none that has reached the end of its stream.
+// parkedCursors.hardLimit of them, and none that has reached the end of its stream. Readers
+// taking turns, more of them than parkedCursors.limit, keep theirs.
 func TestIdleCursorsAreBoundedAcrossReaders(t *testing.T) {
 	var z bytes.Buffer
 	w := gzip.NewWriter(&z)
@@ -390,29 +392,52 @@ func TestIdleCursorsAreBoundedAcrossReaders(t *testing.T) {
 	w.Write(plain)
 	w.Close()
 	stream := z.Bytes()
-	var readers []*GzipReader
+	idleOf := func(readers []*GzipReader) (idle int) {
+		for _, g := range readers {
+			g.mu.Lock()
+			idle += len(g.idle)
+			g.mu.Unlock()
+		}
+		return idle
+	}
 	buf := make([]byte, 4096)
-	for i := range 3 * parkedCursors.limit {
+	read := func(g *GzipReader, off int) {
+		t.Helper()
+		if _, err := g.ReadAt(buf, int64(off)); err != nil || !bytes.Equal(buf, plain[off:off+len(buf)]) {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+	}
+	var readers []*GzipReader
+	for range 3 * parkedCursors.hardLimit {
 		g, err := NewGzipReader(bytes.NewReader(stream), int64(len(stream)), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := g.ReadAt(buf, int64(i)); err != nil || !bytes.Equal(buf, plain[i:i+len(buf)]) {
-			t.Fatalf("reader %d: %v", i, err)
-		}
+		read(g, 0)
 		readers = append(readers, g)
 	}
-	idle := 0
+	if idle := idleOf(readers); idle > parkedCursors.hardLimit {
+		t.Errorf("%d readers keep %d idle cursors, over the bound of %d", len(readers), idle, parkedCursors.hardLimit)
+	}
 	for _, g := range readers {
-		g.mu.Lock()
-		idle += len(g.idle)
-		g.mu.Unlock()
+		g.Release()
 	}
-	if idle > parkedCursors.limit {
-		t.Errorf("%d readers keep %d idle cursors, over the bound of %d", len(readers), idle, parkedCursors.limit)
+
+	turns := readers[:parkedCursors.limit+parkedCursors.limit/2]
+	for _, g := range turns {
+		read(g, 0)
 	}
-	// A reader that read to the end keeps no cursor; one it read from keeps serving exactly.
-	end := readers[len(readers)-1]
+	for round := 1; round <= 3; round++ {
+		for _, g := range turns {
+			read(g, round*len(buf))
+		}
+	}
+	if idle := idleOf(turns); idle != len(turns) {
+		t.Errorf("%d readers taking turns keep %d idle cursors", len(turns), idle)
+	}
+
+	// A reader that read to the end keeps no cursor that ended.
+	end := readers[0]
 	if n, err := end.ReadAt(make([]byte, len(plain)+1), 0); n != len(plain) || err != io.EOF {
 		t.Fatalf("reading past the end: %d, %v", n, err)
 	}
@@ -421,9 +446,25 @@ func TestIdleCursorsAreBoundedAcrossReaders(t *testing.T) {
 			t.Errorf("a cursor that ended (%v) is kept idle", c.err)
 		}
 	}
-	for i, g := range readers {
-		if _, err := g.ReadAt(buf, int64(i)+4096); err != nil || !bytes.Equal(buf, plain[i+4096:i+8192]) {
-			t.Fatalf("reader %d after the others: %v", i, err)
-		}
+}
+
+// A cursor chosen to be dropped, then taken by a read and parked again before the drop, stays
+// idle: the drop is for its earlier parking.
+func TestDropOfACursorParkedAgain(t *testing.T) {
+	p := parking{limit: 1, hardLimit: 1}
+	g := &GzipReader{}
+	c, d := &gzCursor{g: g}, &gzCursor{g: g}
+	g.idle = []*gzCursor{c}
+	p.park(g, c)
+	g.idle = append(g.idle, d)
+	victim := p.park(g, d)
+	if victim.c != c {
+		t.Fatalf("the victim is not the oldest cursor")
+	}
+	p.unpark(c)  // a read takes it...
+	p.park(g, c) // ...and gives it back
+	victim.drop()
+	if !slices.Contains(g.idle, c) {
+		t.Fatal("a cursor parked again was dropped for its earlier parking")
 	}
 }

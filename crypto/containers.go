@@ -401,7 +401,7 @@ func (h *heldBytes) ReadAt(p []byte, off int64) (int, error) {
 // cbcMaxRun bounds the ciphertext one step of ReadAt reads, and so its buffer.
 const cbcMaxRun = 1 << 20
 
-var cbcBuffers = newBufferPool(cbcMaxRun+2*aes.BlockSize, 2)
+var cbcBuffers = newBufferPool(cbcMaxRun+2*aes.BlockSize, 4) // read-ahead workers read in parallel
 
 func (r *cbcReader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {

@@ -141,8 +141,10 @@ func (v *view) proveAll(ctx context.Context) {
 	var files []file
 	var done, total int64
 	v.eachFile(ctx, func(path string, size int64) {
-		files = append(files, file{path, size})
-		total += size
+		if v.mayProve(path) { // a data directory's other files are not kept
+			files = append(files, file{path, size})
+			total += size
+		}
 	})
 	if v.proving != nil {
 		v.proving(0, total)
@@ -196,6 +198,13 @@ func (v *view) eachFile(ctx context.Context, do func(path string, size int64)) {
 	})
 }
 
+// mayProve says whether a file may have a size to prove: a compressed log, or with --events
+// any log.
+func (v *view) mayProve(path string) bool {
+	name := filepath.Base(path)
+	return crypto.PlainName(name) != name || v.events && isLogName(crypto.PlainName(name))
+}
+
 // proveParallel is how many files the proof after mounting decodes at once.
 const proveParallel = 2
 
@@ -204,7 +213,7 @@ const proveParallel = 2
 func (v *view) proveOne(ctx context.Context, path string) bool {
 	compressed := crypto.PlainName(filepath.Base(path)) != filepath.Base(path) // only audit logs are
 	withEvents := v.events && isLogName(crypto.PlainName(filepath.Base(path)))
-	if !compressed && !withEvents {
+	if !v.mayProve(path) {
 		return false
 	}
 	var st syscall.Stat_t

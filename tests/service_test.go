@@ -109,6 +109,9 @@ func TestSystemdUnit(t *testing.T) {
 	if !strings.Contains(messages, "STATUS=serving "+d.dir) {
 		t.Errorf("no STATUS naming the source in %q", messages)
 	}
+	if proven := "STATUS=serving " + d.dir + " at " + mnt + "; sizes proven"; !strings.Contains(messages, proven) {
+		readNotifications(t, conn, proven) // after READY=1, whenever the proof ended
+	}
 	for name, want := range map[string][]byte{
 		"audit.20240102T000000.log": d.plain["audit.20240102T000000.log.gz.20240101T000000-1.enc"],
 		"binlog.000001":             d.plain["binlog.000001"],
@@ -129,6 +132,29 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	if isMountpoint(mnt) {
 		t.Fatal("the mountpoint is still mounted after the process ended")
+	}
+
+	// Killed (as after TimeoutStopSec): the unit's ExecStopPost detaches the dead mount.
+	killed := exec.Command(setpriv, args...)
+	killed.Stderr = logs
+	if err := killed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	k := &mounted{dir: mnt, cmd: killed, logs: logs}
+	t.Cleanup(k.unmount)
+	for deadline := time.Now().Add(20 * time.Second); !isMountpoint(mnt); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the second start did not mount:\n%s", logs)
+		}
+	}
+	killed.Process.Kill()
+	k.waitExit(10 * time.Second)
+	stopPost := strings.Fields(strings.TrimPrefix(expand.Replace(unitSetting(text, "ExecStopPost")), "-"))
+	if out, err := exec.Command(stopPost[0], stopPost[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("ExecStopPost %v: %v\n%s", stopPost, err, out)
+	}
+	if isMountpoint(mnt) {
+		t.Fatal("the killed mount is still on the runtime directory after ExecStopPost")
 	}
 }
 
@@ -302,11 +328,17 @@ func TestCompletionAndManPage(t *testing.T) {
 		}
 		return string(out)
 	}
+	plain := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(plain, []byte("never-run-on-tab\n"), 0o600)
 	bash := complete("bash", `source <(mysqllogfs completion bash)
 		COMP_WORDS=(mysqllogfs mo); COMP_CWORD=1; _mysqllogfs; echo "${COMPREPLY[@]}"
-		COMP_WORDS=(mysqllogfs mount --key); COMP_CWORD=2; _mysqllogfs; echo "${COMPREPLY[@]}"`)
+		COMP_WORDS=(mysqllogfs mount --key); COMP_CWORD=2; _mysqllogfs; echo "${COMPREPLY[@]}"
+		COMP_WORDS=(mysqllogfs cat -- `+plain+` ""); COMP_CWORD=4; _mysqllogfs; echo "${COMPREPLY[@]}"`)
 	if lines := strings.Split(bash, "\n"); lines[0] != "mount" || !strings.Contains(lines[1], "--key-dir") || !strings.Contains(lines[1], "--keyring") {
 		t.Errorf("bash completes %q", bash)
+	}
+	if strings.Contains(bash, "never-run-on-tab") {
+		t.Errorf("completing after -- ran the command: %q", bash)
 	}
 	requireProgram(t, "fish")
 	fish := complete("fish", `mysqllogfs completion fish | source; complete -C "mysqllogfs ver"; complete -C "mysqllogfs mount --met"`)

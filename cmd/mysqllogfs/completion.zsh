@@ -3,6 +3,12 @@
 _mysqllogfs() {
   local -a opts
   local cur=${words[-1]}
+  # After --, the program would take --generate-bash-completion for an argument and run the
+  # command: complete file names instead.
+  if (( ${words[(I)--]} > 0 && ${words[(I)--]} < ${#words} )); then
+    _files
+    return
+  fi
   if [[ $cur == -* ]]; then
     opts=("${(@f)$(${words[@]:0:#words[@]-1} $cur --generate-bash-completion 2>/dev/null)}")
   else

@@ -74,8 +74,9 @@ func eventsOf(out io.Writer, path string, keys keysrc.Source, opts events.Option
 	opts.File, opts.Unfinished = f.PlainName, crypto.MayBeUnfinished(f.PlainName)
 	plain, feed := io.Pipe()
 	counted := &countingWriter{w: feed, done: func(n int64) { done(float64(n) / float64(max(f.Size(), n, 1))) }}
-	go func() { feed.CloseWithError(pipe(counted, f)) }()
-	defer plain.Close()
+	fed := make(chan struct{})
+	go func() { feed.CloseWithError(pipe(counted, f)); close(fed) }()
+	defer func() { plain.Close(); <-fed }() // f is closed, and the next file's progress told, after the feed ends
 	return events.Write(out, plain, opts)
 }
 
@@ -88,8 +89,9 @@ type countingWriter struct {
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
-	c.n += int64(n)
-	c.done(c.n)
+	if c.n += int64(n); err == nil {
+		c.done(c.n)
+	}
 	return n, err
 }
 

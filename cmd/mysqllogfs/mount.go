@@ -95,27 +95,17 @@ func runMount(c *cli.Context) error {
 	if c.Bool("no-size-cache") {
 		sizeCache = ""
 	}
-	serving := fmt.Sprintf("serving %s at %s", source, mountpoint)
-	var bar *progress
-	proving := func(done, total int64) {
-		if done == 0 && os.Getenv(notifyFDEnv) == "" {
-			bar = newProgress("proving sizes", total)
-		}
-		bar.at(done)
-		if done == total {
-			bar.finish()
-			notify(log, "STATUS="+serving+"; sizes proven")
-		}
-	}
+	status := &serviceStatus{log: log, serving: fmt.Sprintf("serving %s at %s", source, mountpoint),
+		showBar: os.Getenv(notifyFDEnv) == ""} // a detached mount has no terminal
 	server, err := fs.Mount(source, mountpoint, fs.Options{Keys: keys, Log: log, SizeCache: sizeCache, Events: c.Bool("events"),
-		Metrics: metrics, Proving: proving}, c.Bool("allow-other"))
+		Metrics: metrics, Proving: status.proving}, c.Bool("allow-other"))
 	if err != nil {
 		notifyParent(err)
 		return err
 	}
 	log.Info("mounted", "source", source, "mountpoint", mountpoint)
 	notifyParent(nil)
-	notify(log, "READY=1", "STATUS="+serving+"; proving sizes")
+	status.ready()
 	go func() {
 		sig := <-signals
 		notify(log, "STOPPING=1", "STATUS=unmounting")

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -25,6 +26,56 @@ func notify(log *slog.Logger, states ...string) {
 	}
 	if _, err := daemon.SdNotify(false, state); err != nil {
 		log.Warn("cannot notify systemd", "reason", err.Error())
+	}
+}
+
+// serviceStatus is what systemd is told of a mount: READY=1 once mounted, and how the proof of
+// sizes after mounting goes, which may end before or after that.
+type serviceStatus struct {
+	log     *slog.Logger
+	serving string
+	showBar bool
+
+	mu        sync.Mutex
+	bar       *progress
+	started   bool // the proof told its whole
+	proven    bool
+	readySent bool
+}
+
+func (s *serviceStatus) text() string {
+	if s.proven {
+		return "STATUS=" + s.serving + "; sizes proven"
+	}
+	return "STATUS=" + s.serving + "; proving sizes"
+}
+
+// ready sends READY=1 with the status as it is now.
+func (s *serviceStatus) ready() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readySent = true
+	notify(s.log, "READY=1", s.text())
+}
+
+// proving is told how the proof goes (fs.Options.Proving): a bar on a terminal, and the
+// status once it ends.
+func (s *serviceStatus) proving(done, total int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		s.started = true
+		if s.showBar {
+			s.bar = newProgress("proving sizes", total)
+		}
+	}
+	s.bar.at(done)
+	if done == total && !s.proven {
+		s.proven = true
+		s.bar.finish()
+		if s.readySent {
+			notify(s.log, s.text())
+		}
 	}
 }
 

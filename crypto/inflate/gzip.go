@@ -261,12 +261,13 @@ func (g *GzipReader) giveBack(c *gzCursor, err error) {
 	var evict parked
 	g.mu.Lock()
 	delete(g.busy, c)
-	if err == nil && c.err == nil { // a cursor at the end serves no later read: a grown stream is a new reader
+	atEnd := c.err != nil || g.complete && c.pos >= g.size
+	if err == nil && !atEnd { // a cursor at the end serves no later read: a grown stream is a new reader
 		g.idle = append(g.idle, c)
 		evict = parkedCursors.park(g, c)
 		if len(g.idle) > gzipIdleCursors {
 			parkedCursors.unpark(g.idle[0])
-			g.idle = g.idle[1:]
+			g.idle = slices.Delete(g.idle, 0, 1) // clears the slot it frees: no hidden reference
 		}
 	}
 	g.returned.Broadcast()
@@ -404,7 +405,7 @@ func (g *GzipReader) takeCursor(off int64) *gzCursor {
 	}
 	if pick >= 0 {
 		c := g.idle[pick]
-		g.idle = append(g.idle[:pick], g.idle[pick+1:]...)
+		g.idle = slices.Delete(g.idle, pick, pick+1)
 		parkedCursors.unpark(c)
 		return c
 	}

@@ -396,6 +396,11 @@ func TestIdleCursorsAreBoundedAcrossReaders(t *testing.T) {
 		for _, g := range readers {
 			g.mu.Lock()
 			idle += len(g.idle)
+			for _, c := range g.idle[len(g.idle):cap(g.idle)] {
+				if c != nil {
+					t.Fatal("a cursor no longer idle is still referenced past the idle ones: it is never collected")
+				}
+			}
 			g.mu.Unlock()
 		}
 		return idle
@@ -436,9 +441,9 @@ func TestIdleCursorsAreBoundedAcrossReaders(t *testing.T) {
 		t.Errorf("%d readers taking turns keep %d idle cursors", len(turns), idle)
 	}
 
-	// A reader that read to the end keeps no cursor that ended.
-	end := readers[0]
-	if n, err := end.ReadAt(make([]byte, len(plain)+1), 0); n != len(plain) || err != io.EOF {
+	// A reader that read on to the end keeps no cursor that ended.
+	end, from := turns[0], 4*len(buf) // where its idle cursor is
+	if n, err := end.ReadAt(make([]byte, len(plain)-from+1), int64(from)); n != len(plain)-from || err != io.EOF {
 		t.Fatalf("reading past the end: %d, %v", n, err)
 	}
 	for _, c := range end.idle {
@@ -446,6 +451,7 @@ func TestIdleCursorsAreBoundedAcrossReaders(t *testing.T) {
 			t.Errorf("a cursor that ended (%v) is kept idle", c.err)
 		}
 	}
+	idleOf([]*GzipReader{end}) // and the one dropped is not referenced
 }
 
 // A cursor chosen to be dropped, then taken by a read and parked again before the drop, stays

@@ -103,7 +103,18 @@ type Options struct {
 
 // NewGzipReader indexes a gzip stream. prev, an index of the same stream before it grew (a log
 // still being written), lends its checkpoints: decoding resumes from the last of them.
-func NewGzipReader(src io.ReaderAt, srcSize int64, opts Options) (*GzipReader, error) {
+func NewGzipReader(src io.ReaderAt, srcSize int64, opts Options) (g *GzipReader, err error) {
+	g, err = newGzipReader(src, srcSize, opts)
+	if err != nil && g != nil {
+		g.Release() // the windows it borrowed or recorded go back to the budget
+	}
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func newGzipReader(src io.ReaderAt, srcSize int64, opts Options) (*GzipReader, error) {
 	acceptUnfinished, prev, proven := opts.AcceptUnfinished, opts.Previous, opts.ProvenSize
 	g := &GzipReader{src: src, srcSize: srcSize, acceptUnfinished: acceptUnfinished, busy: map[*gzCursor]span{}, waiting: map[int64]int{}}
 	g.returned.L = &g.mu
@@ -117,7 +128,7 @@ func NewGzipReader(src io.ReaderAt, srcSize int64, opts Options) (*GzipReader, e
 			g.complete = true
 			return g, nil
 		}
-		return nil, fmt.Errorf("%w: not a gzip stream", ErrBadData)
+		return g, fmt.Errorf("%w: not a gzip stream", ErrBadData)
 	}
 	estimate, ok := g.trailerSize()
 	g.size = estimate
@@ -132,7 +143,7 @@ func NewGzipReader(src io.ReaderAt, srcSize int64, opts Options) (*GzipReader, e
 	if !ok || acceptUnfinished {
 		// No trustworthy trailer: decode once now, which also builds the index.
 		if err := g.Measure(context.Background()); err != nil {
-			return nil, err
+			return g, err
 		}
 	}
 	return g, nil
@@ -447,6 +458,7 @@ func (g *GzipReader) thin() bool {
 		}
 		kept = append(kept, p)
 	}
+	clear(g.points[len(kept):]) // the dropped windows are plaintext: not kept reachable
 	g.points = kept
 	g.spacing *= 2
 	return dropped
@@ -464,6 +476,7 @@ func (g *GzipReader) Release() {
 	for _, c := range g.idle {
 		parkedCursors.unpark(c)
 	}
+	clear(g.points[1:]) // the windows are plaintext: not kept reachable past their budget
 	g.points, g.idle = g.points[:1], nil
 }
 

@@ -474,3 +474,74 @@ func TestDropOfACursorParkedAgain(t *testing.T) {
 		t.Fatal("a cursor parked again was dropped for its earlier parking")
 	}
 }
+
+// A grown stream that fails to open gives back the windows it borrowed from the index before
+// it, and those it recorded itself; an index thinned or released keeps no dropped window
+// reachable (they are plaintext).
+func TestWindowsGoBackAndAreNotKept(t *testing.T) {
+	base := WindowsInUse()
+	plain := make([]byte, 6<<20)
+	rng := rand.New(rand.NewPCG(3, 4))
+	words := []string{"SELECT ", "INSERT INTO t ", "user@host ", "\n", `{"ts":123}`}
+	for i := 0; i < len(plain); {
+		w := words[rng.IntN(len(words))]
+		if rng.IntN(20) == 0 {
+			plain[i] = byte(rng.Uint32())
+			i++
+			continue
+		}
+		i += copy(plain[i:], w)
+	}
+	var z bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&z, 1)
+	w.Write(plain)
+	w.Close()
+	stream := z.Bytes()
+
+	cut := stream[:len(stream)-100]
+	prev, err := NewGzipReader(bytes.NewReader(cut), int64(len(cut)), Options{AcceptUnfinished: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grown := append([]byte(nil), stream...)
+	for i := len(cut) - 4; i < len(grown)-8; i++ {
+		grown[i] = 0xff // what was appended since is damaged
+	}
+	if _, err := NewGzipReader(bytes.NewReader(grown), int64(len(grown)), Options{AcceptUnfinished: true, Previous: prev}); err == nil {
+		t.Fatal("a damaged stream opened")
+	}
+	prev.Release()
+	if kept := WindowsInUse() - base; kept != 0 {
+		t.Errorf("after a failed open and the release of the index before it, %d bytes of windows stay taken", kept)
+	}
+
+	windows.mu.Lock()
+	saved := windows.limit
+	windows.limit = 8 * inflateWindow // the index thins
+	windows.mu.Unlock()
+	defer func() { windows.mu.Lock(); windows.limit = saved; windows.mu.Unlock() }()
+	g, err := NewGzipReader(bytes.NewReader(stream), int64(len(stream)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.ReadAt(make([]byte, len(plain)), 0); err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	spare := func() (n int) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		for _, p := range g.points[len(g.points):cap(g.points)] {
+			if p.flate != nil {
+				n++
+			}
+		}
+		return n
+	}
+	if n := spare(); n > 0 {
+		t.Errorf("%d windows dropped by thinning are still referenced", n)
+	}
+	g.Release()
+	if n := spare(); n > 0 {
+		t.Errorf("%d windows are still referenced after Release", n)
+	}
+}

@@ -147,7 +147,7 @@ func (v *view) proveAll(ctx context.Context) {
 		}
 	})
 	if v.proving != nil {
-		v.proving(0, total)
+		v.proving(0, total, false)
 	}
 	// Two files at a time, in name order: decoding takes a core each, and the disk reads
 	// ahead of the order the files lie in.
@@ -163,7 +163,7 @@ func (v *view) proveAll(ctx context.Context) {
 					proven++
 				}
 				if done += f.size; v.proving != nil {
-					v.proving(done, total)
+					v.proving(done, total, false)
 				}
 				mu.Unlock()
 			}
@@ -177,6 +177,12 @@ func (v *view) proveAll(ctx context.Context) {
 	}
 	close(queue)
 	wg.Wait()
+	if ctx.Err() != nil {
+		return // unmounted: the pass did not end
+	}
+	if v.proving != nil {
+		v.proving(total, total, true)
+	}
 	if proven > 0 {
 		v.log.Info("sizes proven", "files", proven, "took", time.Since(start).Round(time.Millisecond))
 	}

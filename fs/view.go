@@ -29,9 +29,10 @@ type Options struct {
 	Events bool
 	// Metrics, if set, counts reads, failures, opens and proofs of sizes.
 	Metrics *Metrics
-	// Proving, if set, is told how the proof of sizes after mounting goes: bytes of the
-	// source's files looked at, of all of them.
-	Proving func(done, total int64)
+	// Proving, if set, is told how the proof of sizes after mounting goes: bytes of the logs
+	// looked at, of all of them; finished once the pass has looked at every one (a file that
+	// could not be proven is logged).
+	Proving func(done, total int64, finished bool)
 }
 
 func (o Options) logger() *slog.Logger {
@@ -54,7 +55,7 @@ type view struct {
 	events     bool // NAME.ndjson beside each log (events.go)
 	log        *slog.Logger
 	metrics    *Metrics
-	proving    func(done, total int64)
+	proving    func(done, total int64, finished bool)
 }
 
 // CacheTimeout is how long the kernel trusts names and attributes: a live binlog's new size

@@ -109,7 +109,7 @@ func TestSystemdUnit(t *testing.T) {
 	if !strings.Contains(messages, "STATUS=serving "+d.dir) {
 		t.Errorf("no STATUS naming the source in %q", messages)
 	}
-	if proven := "STATUS=serving " + d.dir + " at " + mnt + "; sizes proven"; !strings.Contains(messages, proven) {
+	if proven := "STATUS=serving " + d.dir + " at " + mnt + "; proof of sizes done"; !strings.Contains(messages, proven) {
 		readNotifications(t, conn, proven) // after READY=1, whenever the proof ended
 	}
 	for name, want := range map[string][]byte{
@@ -333,12 +333,15 @@ func TestCompletionAndManPage(t *testing.T) {
 	bash := complete("bash", `source <(mysqllogfs completion bash)
 		COMP_WORDS=(mysqllogfs mo); COMP_CWORD=1; _mysqllogfs; echo "${COMPREPLY[@]}"
 		COMP_WORDS=(mysqllogfs mount --key); COMP_CWORD=2; _mysqllogfs; echo "${COMPREPLY[@]}"
-		COMP_WORDS=(mysqllogfs cat -- `+plain+` ""); COMP_CWORD=4; _mysqllogfs; echo "${COMPREPLY[@]}"`)
-	if lines := strings.Split(bash, "\n"); lines[0] != "mount" || !strings.Contains(lines[1], "--key-dir") || !strings.Contains(lines[1], "--keyring") {
+		COMP_WORDS=(mysqllogfs cat -- `+plain+` ""); COMP_CWORD=4; _mysqllogfs; echo "${COMPREPLY[@]}"
+		COMP_WORDS=(mysqllogfs cat `+plain+` --); COMP_CWORD=3; _mysqllogfs; echo "${COMPREPLY[@]}"`)
+	lines := strings.Split(bash, "\n")
+	if lines[0] != "mount" || !strings.Contains(lines[1], "--key-dir") || !strings.Contains(lines[1], "--keyring") ||
+		lines[2] != "" || !strings.Contains(lines[3], "--keyring") {
 		t.Errorf("bash completes %q", bash)
 	}
 	if strings.Contains(bash, "never-run-on-tab") {
-		t.Errorf("completing after -- ran the command: %q", bash)
+		t.Errorf("completing at or after -- ran the command: %q", bash)
 	}
 	requireProgram(t, "fish")
 	fish := complete("fish", `mysqllogfs completion fish | source; complete -C "mysqllogfs ver"; complete -C "mysqllogfs mount --met"`)
@@ -347,6 +350,18 @@ func TestCompletionAndManPage(t *testing.T) {
 	}
 	requireProgram(t, "zsh")
 	complete("zsh", `autoload -U compinit && compinit -u && source <(mysqllogfs completion zsh) && whence -w _mysqllogfs`)
+	// zsh's completion functions stubbed to print what they are given.
+	zsh := complete("zsh", `compdef() {}; _files() { echo files }; _describe() { print -l -- ${(P)2} }
+		source <(mysqllogfs completion zsh)
+		words=(mysqllogfs mo); CURRENT=2; _mysqllogfs
+		words=(mysqllogfs cat -- `+plain+` x); CURRENT=5; _mysqllogfs
+		words=(mysqllogfs cat `+plain+` --); CURRENT=4; _mysqllogfs`)
+	if !strings.Contains(zsh, "\nmount\n") || !strings.Contains(zsh, "\nfiles\n--keyring") {
+		t.Errorf("zsh completes %q", zsh)
+	}
+	if strings.Contains(zsh, "never-run-on-tab") {
+		t.Errorf("zsh completing at or after -- ran the command: %q", zsh)
+	}
 
 	man := string(runOK(t, bin, "man"))
 	help := string(runOK(t, bin, "mount", "--help"))

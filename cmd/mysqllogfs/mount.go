@@ -108,7 +108,7 @@ func runMount(c *cli.Context) error {
 	status.ready()
 	go func() {
 		sig := <-signals
-		notify(log, "STOPPING=1", "STATUS=unmounting")
+		status.stopping()
 		log.Info("unmounting", "signal", sig.String())
 		if err := server.Unmount(); err != nil {
 			// A reader still holds a file: detach the mount from the tree now, so that no new

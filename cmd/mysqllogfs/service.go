@@ -29,23 +29,22 @@ func notify(log *slog.Logger, states ...string) {
 	}
 }
 
-// serviceStatus is what systemd is told of a mount: READY=1 once mounted, and how the proof of
-// sizes after mounting goes, which may end before or after that.
+// serviceStatus is what systemd is told of a mount: READY=1 once mounted, how the proof of
+// sizes after mounting goes (which may end before or after that), STOPPING=1 at the end.
 type serviceStatus struct {
 	log     *slog.Logger
 	serving string
 	showBar bool
 
-	mu        sync.Mutex
-	bar       *progress
-	started   bool // the proof told its whole
-	proven    bool
-	readySent bool
+	mu                      sync.Mutex
+	bar                     *progress
+	started, proven         bool
+	readySent, stoppingSent bool
 }
 
 func (s *serviceStatus) text() string {
 	if s.proven {
-		return "STATUS=" + s.serving + "; sizes proven"
+		return "STATUS=" + s.serving + "; proof of sizes done"
 	}
 	return "STATUS=" + s.serving + "; proving sizes"
 }
@@ -58,9 +57,17 @@ func (s *serviceStatus) ready() {
 	notify(s.log, "READY=1", s.text())
 }
 
+// stopping sends STOPPING=1; nothing is sent after it.
+func (s *serviceStatus) stopping() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stoppingSent = true
+	notify(s.log, "STOPPING=1", "STATUS=unmounting")
+}
+
 // proving is told how the proof goes (fs.Options.Proving): a bar on a terminal, and the
-// status once it ends.
-func (s *serviceStatus) proving(done, total int64) {
+// status once it has finished.
+func (s *serviceStatus) proving(done, total int64, finished bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started {
@@ -70,10 +77,10 @@ func (s *serviceStatus) proving(done, total int64) {
 		}
 	}
 	s.bar.at(done)
-	if done == total && !s.proven {
+	if finished {
 		s.proven = true
 		s.bar.finish()
-		if s.readySent {
+		if s.readySent && !s.stoppingSent {
 			notify(s.log, s.text())
 		}
 	}

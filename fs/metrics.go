@@ -42,12 +42,9 @@ func NewMetrics() *Metrics {
 	m.sizeProofs = counter("size_proofs_total", "Plaintext sizes proven by decoding a compressed log to its end, by result (ok, failed).", "result")
 	m.keyLookups = counter("key_lookups_total", "Keys asked of a key source, by source (its flag) and result (found, not_found, error).", "source", "result")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gauge := func(name, help string, value func() float64) {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "mysqllogfs", Name: name, Help: help}, value))
-	}
-	gauge("container_layout_bytes", "Memory held by the layouts of audit logs' Salted__ containers, shared by every reader.",
+	m.gauge("container_layout_bytes", "Memory held by the layouts of audit logs' Salted__ containers, shared by every reader.",
 		func() float64 { used, _ := crypto.LayoutBudget(); return float64(used) })
-	gauge("container_layout_limit_bytes", "The bound of container_layout_bytes; past it, reads rescan.",
+	m.gauge("container_layout_limit_bytes", "The bound of container_layout_bytes; past it, reads rescan.",
 		func() float64 { _, limit := crypto.LayoutBudget(); return float64(limit) })
 	return m
 }
@@ -60,11 +57,12 @@ func (m *Metrics) watch(v *view) {
 	if m == nil {
 		return
 	}
-	gauge := func(name, help string, value func() float64) {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "mysqllogfs", Name: name, Help: help}, value))
-	}
-	gauge("open_readers", "Decrypting readers kept open, in use or cached (at most 512).", func() float64 { return float64(v.readers.count()) })
-	gauge("known_sizes", "Plaintext sizes known to this mount, proven or from the size cache.", func() float64 { return float64(v.sizes.count()) })
+	m.gauge("open_readers", "Decrypting readers kept open, in use or cached (at most 512).", func() float64 { return float64(v.readers.count()) })
+	m.gauge("known_sizes", "Plaintext sizes known to this mount, proven or from the size cache.", func() float64 { return float64(v.sizes.count()) })
+}
+
+func (m *Metrics) gauge(name, help string, value func() float64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "mysqllogfs", Name: name, Help: help}, value))
 }
 
 func (m *Metrics) read(kind string, n int) {

@@ -141,7 +141,7 @@ func (v *view) proveAll(ctx context.Context) {
 	var files []file
 	var done, total int64
 	v.eachFile(ctx, func(path string, size int64) {
-		if v.mayProve(path) { // a data directory's other files are not kept
+		if compressed, withEvents := v.provable(path); compressed || withEvents { // a data directory's other files are not kept
 			files = append(files, file{path, size})
 			total += size
 		}
@@ -204,11 +204,11 @@ func (v *view) eachFile(ctx context.Context, do func(path string, size int64)) {
 	})
 }
 
-// mayProve says whether a file may have a size to prove: a compressed log, or with --events
-// any log.
-func (v *view) mayProve(path string) bool {
+// provable says which sizes a file may have to prove: a compressed log's (only audit logs
+// are), and with --events any log's events.
+func (v *view) provable(path string) (compressed, withEvents bool) {
 	name := filepath.Base(path)
-	return crypto.PlainName(name) != name || v.events && isLogName(crypto.PlainName(name))
+	return crypto.PlainName(name) != name, v.events && isLogName(crypto.PlainName(name))
 }
 
 // proveParallel is how many files the proof after mounting decodes at once.
@@ -217,9 +217,8 @@ const proveParallel = 2
 // proveOne proves the size of a compressed log, and with --events of a log's events, unless
 // they are known; it reports whether it proved any.
 func (v *view) proveOne(ctx context.Context, path string) bool {
-	compressed := crypto.PlainName(filepath.Base(path)) != filepath.Base(path) // only audit logs are
-	withEvents := v.events && isLogName(crypto.PlainName(filepath.Base(path)))
-	if !v.mayProve(path) {
+	compressed, withEvents := v.provable(path)
+	if !compressed && !withEvents {
 		return false
 	}
 	var st syscall.Stat_t

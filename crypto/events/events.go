@@ -25,6 +25,8 @@ type Options struct {
 	// For View: told of each record's plaintext offset, or each binlog event's, before it
 	// is written; outside a transaction says no GTID is carried over to the event.
 	observe func(at int64, event *replication.BinlogEvent, outsideTransaction bool)
+	// For tests: every XML record read by scanRecord, none by a kept shape.
+	noShapes bool
 }
 
 // ErrNotALog is returned for plaintext that is neither a binlog nor an audit log.

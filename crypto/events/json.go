@@ -82,6 +82,11 @@ func (o *object) end(w io.Writer) error {
 // appendString appends s as a JSON string; s is valid UTF-8 (invalid bytes become U+FFFD).
 func appendString[T string | []byte](b []byte, s T) []byte {
 	b = append(b, '"')
+	return append(appendEscaped(b, s), '"')
+}
+
+// appendEscaped appends what goes between a JSON string's quotes for s.
+func appendEscaped[T string | []byte](b []byte, s T) []byte {
 	start := 0
 	for i := plainPrefix(s, 0); i < len(s); {
 		c := s[i]
@@ -117,8 +122,7 @@ func appendString[T string | []byte](b []byte, s T) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }
 
 const hex = "0123456789abcdef"

@@ -35,7 +35,7 @@ func writeXMLRecords(w io.Writer, r io.Reader, opts Options) error {
 func writeXMLRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) error {
 	win := newWindow(r)
 	win.base = from
-	var o object
+	s := newXMLScan(&opts)
 	closed := false
 	for {
 		i, err := nextRecord(win, &closed)
@@ -52,9 +52,9 @@ func writeXMLRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) err
 			return nil
 		}
 		for {
-			end, err := scanRecord(win.buf, i, &o, &opts, win.base+int64(i))
+			end, err := s.record(win.buf, i, win.base+int64(i))
 			if errors.Is(err, errOddShape) {
-				end, err = decodeRecord(win, i, &o, &opts)
+				end, err = decodeRecord(win, i, &s.o, &opts)
 			}
 			if errors.Is(err, errNeedMore) {
 				if win.more() {
@@ -72,7 +72,7 @@ func writeXMLRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) err
 				opts.observe(win.base+int64(i), nil, true)
 			}
 			if end > 0 { // written, unless outside the time bounds
-				if err := o.end(w); err != nil {
+				if err := s.o.end(w); err != nil {
 					return err
 				}
 			} else {
@@ -84,12 +84,15 @@ func writeXMLRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) err
 	}
 }
 
-// scanRecord reads the record whose "<AUDIT_RECORD" is at buf[i] into o and returns the index
-// past its end, negated when the record is outside the time bounds.
-func scanRecord(buf []byte, i int, o *object, opts *Options, at int64) (int, error) {
+// scanRecord reads the record whose "<AUDIT_RECORD" is at buf[i] into s.o and returns the
+// index past its end, negated when the record is outside the time bounds. It notes in
+// s.values where each field's value lies, for learning the record's shape.
+func (s *xmlScan) scanRecord(buf []byte, i int, at int64) (int, error) {
+	o, opts := &s.o, s.opts
 	o.begin()
 	o.str(keyFile, opts.File)
 	o.int(keyOffset, at)
+	s.values, s.afterOffset, s.whenValue = s.values[:0], len(o.buf), -1
 	when := ""
 	j := i + len(recordOpen)
 	if j >= len(buf) {
@@ -137,7 +140,7 @@ func scanRecord(buf []byte, i int, o *object, opts *Options, at int64) (int, err
 		if bytes.IndexByte(buf[k+1:k+1+e], '<') >= 0 {
 			return 0, errOddShape // not XML: encoding/xml says so
 		}
-		value, err := o.field(name, buf[k+1:k+1+e])
+		value, err := s.value(name, buf, k+1, k+1+e)
 		if err != nil {
 			return 0, err
 		}
@@ -169,14 +172,17 @@ func scanRecord(buf []byte, i int, o *object, opts *Options, at int64) (int, err
 		var value []byte
 		switch {
 		case buf[k] == '/' && buf[k+1] == '>':
-			o.field(name, nil)
+			o.rawKey(name)
+			o.text(nil)
+			if string(name) == "TIMESTAMP" {
+				s.whenValue = -1
+			}
 			j = k + 2
 		case buf[k] == '>':
 			e := bytes.IndexByte(buf[k+1:], '<')
 			if e < 0 {
 				return 0, errNeedMore
 			}
-			text := buf[k+1 : k+1+e]
 			closing := k + 1 + e
 			if closing+3+len(name) > len(buf) {
 				return 0, errNeedMore
@@ -185,7 +191,7 @@ func scanRecord(buf []byte, i int, o *object, opts *Options, at int64) (int, err
 				return 0, errOddShape // a nested element, a comment or CDATA
 			}
 			var err error
-			if value, err = o.field(name, text); err != nil {
+			if value, err = s.value(name, buf, k+1, closing); err != nil {
 				return 0, err
 			}
 			j = closing + 3 + len(name)
@@ -196,6 +202,21 @@ func scanRecord(buf []byte, i int, o *object, opts *Options, at int64) (int, err
 			when = string(value)
 		}
 	}
+}
+
+// value appends the field whose value is the XML text buf[from:to], and notes where it lies.
+func (s *xmlScan) value(name, buf []byte, from, to int) ([]byte, error) {
+	if string(name) == "TIMESTAMP" {
+		s.whenValue = len(s.values)
+	}
+	s.o.rawKey(name)
+	out := len(s.o.buf) + 1 // past the opening quote
+	value, err := s.o.text(buf[from:to])
+	if err != nil {
+		return nil, err
+	}
+	s.values = append(s.values, valueSpan{from, to, out, len(s.o.buf) - 1})
+	return value, nil
 }
 
 // nextRecord drops what comes before the next record, which may only be white space, the XML
@@ -344,11 +365,10 @@ func scanName(buf []byte, j int) ([]byte, int, error) {
 	return buf[j:k], k, nil
 }
 
-// field appends a member named by a scanned XML name with the value that text holds, and
-// returns the value. Text of printable ASCII without '&' is its own value.
-func (o *object) field(name, text []byte) ([]byte, error) {
+// text appends the JSON string of what XML text holds, and returns that. Text of printable
+// ASCII without '&' is its own value.
+func (o *object) text(text []byte) ([]byte, error) {
 	if plainPrefix(text, '&') == len(text) {
-		o.rawKey(name)
 		o.buf = append(o.buf, '"')
 		o.buf = append(append(o.buf, text...), '"')
 		return text, nil
@@ -357,7 +377,6 @@ func (o *object) field(name, text []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.rawKey(name)
 	o.buf = appendString(o.buf, value)
 	return value, nil
 }

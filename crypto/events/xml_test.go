@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/mysqllogfs/mysqllogfs/tests/sample"
 )
@@ -200,4 +201,36 @@ func BenchmarkXMLRecords(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzXMLShapes: a record read by a kept shape gives what scanRecord gives, or an error where
+// it does, whatever its values hold and however the bytes around them differ.
+func FuzzXMLShapes(f *testing.F) {
+	var doc bytes.Buffer
+	sample.AuditLog(&doc, sample.AuditXML, 4<<10, 7, true)
+	f.Add(doc.Bytes(), false)
+	f.Add([]byte(`<AUDIT><AUDIT_RECORD NAME="a" TIMESTAMP="2024-01-02T00:00:01 UTC"/>
+<AUDIT_RECORD NAME="a&amp;b" TIMESTAMP="2024-01-02T00:00:02 UTC"/>
+<AUDIT_RECORD NAME="x
+y" TIMESTAMP="2024-01-03T00:00:00 UTC"/><AUDIT_RECORD NAME='c' TIMESTAMP='2024-01-02T00:00:03 UTC'/>
+<AUDIT_RECORD NAME="a<b" TIMESTAMP="2024-01-02T00:00:04 UTC"/></AUDIT>`), true)
+	f.Add([]byte("<AUDIT>\n <AUDIT_RECORD>\n  <TIMESTAMP>2024-01-02T00:00:01 UTC</TIMESTAMP>\n  <SQLTEXT>a</SQLTEXT>\n  <IP/>\n </AUDIT_RECORD>\n"+
+		" <AUDIT_RECORD>\n  <TIMESTAMP>2024-01-02T00:00:02 UTC</TIMESTAMP>\n  <SQLTEXT>\"b\" &lt; Grüße\r\n\\</SQLTEXT>\n  <IP/>\n </AUDIT_RECORD>\n"+
+		" <AUDIT_RECORD>\n  <TIMESTAMP>2024-01-02T00:00:03 UTC</TIMESTAMP>\n  <SQLTEXT>c<!-- x --></SQLTEXT>\n  <IP/>\n </AUDIT_RECORD>\n"+
+		" <AUDIT_RECORD>\n  <TIMESTAMP>2024-01-03T00:00:04 UTC</TIMESTAMP>\n  <SQLTEXT>\x01</SQLTEXT>\n  <IP/>\n </AUDIT_RECORD>\n"+
+		" <AUDIT_RECORD>\n  <TIMESTAMP></TIMESTAMP>\n  <SQLTEXT>d</SQLTEXT>\n  <IP>1</IP>\n </AUDIT_RECORD>\n</AUDIT>\n"), true)
+	f.Fuzz(func(t *testing.T, doc []byte, bounded bool) {
+		opts := Options{File: "f", Unfinished: true}
+		if bounded {
+			opts.Start = time.Date(2024, 1, 2, 0, 0, 2, 0, time.UTC)
+			opts.Stop = time.Date(2024, 1, 3, 0, 0, 0, 0, time.UTC)
+		}
+		var byShape, byScan bytes.Buffer
+		err := writeXMLRecords(&byShape, bytes.NewReader(doc), opts)
+		opts.noShapes = true
+		scanErr := writeXMLRecords(&byScan, bytes.NewReader(doc), opts)
+		if (err == nil) != (scanErr == nil) || byShape.String() != byScan.String() {
+			t.Fatalf("by shape: %v\n%s\nby scanRecord: %v\n%s", err, byShape.String(), scanErr, byScan.String())
+		}
+	})
 }

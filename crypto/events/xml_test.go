@@ -234,3 +234,18 @@ y" TIMESTAMP="2024-01-03T00:00:00 UTC"/><AUDIT_RECORD NAME='c' TIMESTAMP='2024-0
 		}
 	})
 }
+
+// FuzzTextPrefix: the eight-bytes-at-a-time scan stops where a byte loop stops.
+func FuzzTextPrefix(f *testing.F) {
+	f.Add([]byte("SELECT 1 FROM t WHERE a = 'x' /* \"quoted\" */ & <b>"))
+	f.Add([]byte("ASCII then Grüße\x7f\x1f"))
+	f.Fuzz(func(t *testing.T, s []byte) {
+		want := 0
+		for want < len(s) && s[want] >= 0x20 && s[want] < 0x80 && !strings.ContainsRune(`<&"\`, rune(s[want])) {
+			want++
+		}
+		if got := textPrefix(s); got != want {
+			t.Fatalf("textPrefix(%q) = %d, want %d", s, got, want)
+		}
+	})
+}

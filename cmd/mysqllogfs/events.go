@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 
@@ -63,8 +64,8 @@ func eventsCommand() *cli.Command {
 	}
 }
 
-// eventsOf decodes one file's plaintext as it is decrypted, a chunk ahead, telling done the
-// share of the plaintext read so far.
+// eventsOf decodes one file's plaintext as it is decrypted, telling done the share of the
+// plaintext read so far.
 func eventsOf(out io.Writer, path string, keys keysrc.Source, opts events.Options, done func(share float64)) error {
 	f, err := crypto.OpenFile(path, keys, crypto.Options{})
 	if err != nil {
@@ -72,26 +73,21 @@ func eventsOf(out io.Writer, path string, keys keysrc.Source, opts events.Option
 	}
 	defer f.Close()
 	opts.File, opts.Unfinished = f.PlainName, crypto.MayBeUnfinished(f.PlainName)
-	plain, feed := io.Pipe()
-	counted := &countingWriter{w: feed, done: func(n int64) { done(float64(n) / float64(max(f.Size(), n, 1))) }}
-	fed := make(chan struct{})
-	go func() { feed.CloseWithError(pipe(counted, f)); close(fed) }()
-	defer func() { plain.Close(); <-fed }() // f is closed, and the next file's progress told, after the feed ends
+	plain := &countingReader{r: io.NewSectionReader(f, 0, math.MaxInt64), done: func(n int64) { done(float64(n) / float64(max(f.Size(), n, 1))) }}
 	return events.Write(out, plain, opts)
 }
 
-// countingWriter tells done how many bytes went through it.
-type countingWriter struct {
-	w    io.Writer
+// countingReader tells done how many bytes were read through it.
+type countingReader struct {
+	r    io.Reader
 	n    int64
 	done func(n int64)
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	if c.n += int64(n); err == nil {
-		c.done(c.n)
-	}
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.done(c.n)
 	return n, err
 }
 

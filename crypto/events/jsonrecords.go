@@ -18,6 +18,7 @@ func writeJSONRecords(w io.Writer, r io.Reader, opts Options) error {
 // at a record.
 func writeJSONRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) error {
 	win := newWindow(r)
+	defer win.close()
 	win.base = from
 	var o object
 	var compact []byte

@@ -34,6 +34,7 @@ func writeXMLRecords(w io.Writer, r io.Reader, opts Options) error {
 // writeXMLRecordsFrom is writeXMLRecords for a stream that starts at plaintext offset from.
 func writeXMLRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) error {
 	win := newWindow(r)
+	defer win.close()
 	win.base = from
 	s := newXMLScan(&opts)
 	closed := false

@@ -150,21 +150,33 @@ func (s *xmlScan) learn(buf []byte, i, end int) {
 
 func clone(b []byte) []byte { return append([]byte{}, b...) }
 
-// hasAt reports whether buf holds sep at i.
+// hasAt reports whether buf holds sep at i, comparing eight bytes at a time: separators are
+// short, and a call to compare each would cost more than the comparing.
 func hasAt(buf []byte, i int, sep []byte) bool {
-	return len(buf)-i >= len(sep) && string(buf[i:i+len(sep)]) == string(sep)
+	if len(buf)-i < len(sep) || len(sep) < 8 {
+		return len(buf)-i >= len(sep) && string(buf[i:i+len(sep)]) == string(sep)
+	}
+	b := buf[i:]
+	last := len(sep) - 8 // the last eight bytes, which may overlap those compared before
+	for k := 0; k < last; k += 8 {
+		if binary.LittleEndian.Uint64(b[k:]) != binary.LittleEndian.Uint64(sep[k:]) {
+			return false
+		}
+	}
+	return binary.LittleEndian.Uint64(b[last:]) == binary.LittleEndian.Uint64(sep[last:])
 }
 
 // textPrefix returns the length of s's longest prefix of bytes that are the same in XML text
 // and in a JSON string: printable ASCII other than '<', '&', '"' and '\\'. Eight bytes at a
-// time: each test below is exact for the lowest byte it finds, which is the one that counts.
+// time: each test marks the lowest byte it finds exactly, which is the one that counts.
 func textPrefix(s []byte) int {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
 		x := binary.LittleEndian.Uint64(s[i:])
-		found := x&highs | (x-0x20*ones)&^x&highs |
-			zeroBytes(x^(ones*'<')) | zeroBytes(x^(ones*'&')) | zeroBytes(x^(ones*'"')) | zeroBytes(x^(ones*'\\'))
+		found := (x - 0x20*ones | x | // below 0x20, or above 0x7f
+			zeroBytes(x|0x04*ones^0x26*ones) | // '"' (0x22) or '&' (0x26)
+			zeroBytes(x^'<'*ones) | zeroBytes(x^'\\'*ones)) & highs
 		if found != 0 {
 			return i + bits.TrailingZeros64(found)/8
 		}
@@ -175,9 +187,9 @@ func textPrefix(s []byte) int {
 	return i
 }
 
-// zeroBytes marks the high bit of x's zero bytes: exactly for the lowest, and maybe for bytes
-// above it.
+// zeroBytes sets the high bit of x's lowest zero byte, and maybe of bytes above it; the high
+// bits of the bytes below it are left clear.
 func zeroBytes(x uint64) uint64 {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	return (x - ones) &^ x & highs
+	const ones = 0x0101010101010101
+	return (x - ones) &^ x
 }

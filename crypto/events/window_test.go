@@ -1,0 +1,64 @@
+package events
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"testing"
+	"testing/iotest"
+)
+
+// The window shows the stream's bytes in order, at the right offsets, however far a scanner
+// runs ahead of what it drops: records shorter than the room kept before a chunk, longer
+// than it, and longer than a chunk, read in whole chunks or a few bytes at a time.
+func TestWindowShowsTheStream(t *testing.T) {
+	stream := make([]byte, 5*windowChunk+12345)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range stream {
+		stream[i] = byte(rng.Uint32())
+	}
+	for name, reader := range map[string]func() io.Reader{
+		"whole":  func() io.Reader { return bytes.NewReader(stream) },
+		"halves": func() io.Reader { return iotest.HalfReader(bytes.NewReader(stream)) },
+	} {
+		for _, keep := range []int{100, carryRoom - 1, carryRoom + 1, windowChunk + 7, 3 * windowChunk} {
+			win := newWindow(reader())
+			for win.more() || len(win.buf) > 0 {
+				if !bytes.Equal(win.buf, stream[win.base:win.base+int64(len(win.buf))]) {
+					win.close()
+					t.Fatalf("%s, keeping %d: the window at %d does not hold the stream's bytes", name, keep, win.base)
+				}
+				if win.eof {
+					win.advance(len(win.buf))
+				} else if len(win.buf) > keep { // a scanner that needs keep bytes before it can drop any
+					win.advance(rng.IntN(len(win.buf) - keep + 1))
+				}
+			}
+			if win.base != int64(len(stream)) || win.err != nil {
+				t.Errorf("%s, keeping %d: the window ends at %d of %d, error %v", name, keep, win.base, len(stream), win.err)
+			}
+			win.close()
+		}
+	}
+}
+
+// A read error reaches the scanner after the bytes read before it, and closing a window whose
+// reader is still ahead stops it.
+func TestWindowErrorAndClose(t *testing.T) {
+	broken := errors.New("broken")
+	win := newWindow(io.MultiReader(bytes.NewReader(make([]byte, 1000)), iotest.ErrReader(broken)))
+	for win.more() {
+	}
+	if len(win.buf) != 1000 || !errors.Is(win.err, broken) {
+		t.Errorf("%d bytes and error %v; want 1000 bytes and the reader's error", len(win.buf), win.err)
+	}
+	win.close()
+	endless := newWindow(iotest.HalfReader(neverEnding{}))
+	endless.more()
+	endless.close() // returns once the reader has stopped
+}
+
+type neverEnding struct{}
+
+func (neverEnding) Read(p []byte) (int, error) { return len(p), nil }

@@ -9,15 +9,20 @@ import (
 
 // object builds one JSON object, written as one line. Appending to a buffer, rather than
 // encoding maps by reflection, keeps the keys in the order given and costs no allocation per
-// value.
+// value. A batching object keeps whole lines in its buffer, before the one being built, and
+// writes them once they fill a batch, or at flush.
 type object struct {
 	buf     []byte
 	empty   bool   // no key yet at the current level
 	scratch []byte // for a value that must be rewritten before it is written
+	batch   bool
+	lines   int // buf[:lines] are whole lines not yet written
 }
 
+const lineBatch = 256 << 10
+
 func (o *object) begin() {
-	o.buf = append(o.buf[:0], '{')
+	o.buf = append(o.buf[:o.lines], '{')
 	o.empty = true
 }
 
@@ -72,10 +77,24 @@ func (o *object) close(bracket byte) {
 	o.empty = false
 }
 
-// end closes the object and writes it as a line.
+// end closes the object and writes it as a line, or keeps it in the batch.
 func (o *object) end(w io.Writer) error {
 	o.buf = append(o.buf, '}', '\n')
-	_, err := w.Write(o.buf)
+	if o.batch && len(o.buf) < lineBatch {
+		o.lines = len(o.buf)
+		return nil
+	}
+	o.lines = len(o.buf)
+	return o.flush(w)
+}
+
+// flush writes the lines kept in the batch.
+func (o *object) flush(w io.Writer) error {
+	if o.lines == 0 {
+		return nil
+	}
+	_, err := w.Write(o.buf[:o.lines])
+	o.buf, o.lines = o.buf[:0], 0
 	return err
 }
 

@@ -32,11 +32,22 @@ func writeXMLRecords(w io.Writer, r io.Reader, opts Options) error {
 }
 
 // writeXMLRecordsFrom is writeXMLRecords for a stream that starts at plaintext offset from.
+// The records read before an error are written.
 func writeXMLRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) error {
+	s := newXMLScan(&opts)
+	err := s.records(w, r, from)
+	if flushErr := s.o.flush(w); err == nil {
+		err = flushErr
+	}
+	return err
+}
+
+// records writes the records of r, which starts at plaintext offset from.
+func (s *xmlScan) records(w io.Writer, r io.Reader, from int64) error {
+	opts := s.opts
 	win := newWindow(r)
 	defer win.close()
 	win.base = from
-	s := newXMLScan(&opts)
 	closed := false
 	for {
 		i, err := nextRecord(win, &closed)
@@ -55,7 +66,7 @@ func writeXMLRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) err
 		for {
 			end, err := s.record(win.buf, i, win.base+int64(i))
 			if errors.Is(err, errOddShape) {
-				end, err = decodeRecord(win, i, &s.o, &opts)
+				end, err = decodeRecord(win, i, &s.o, opts)
 			}
 			if errors.Is(err, errNeedMore) {
 				if win.more() {
@@ -64,7 +75,7 @@ func writeXMLRecordsFrom(w io.Writer, r io.Reader, from int64, opts Options) err
 				if win.err != nil {
 					return win.err
 				}
-				return endOfRecords(io.ErrUnexpectedEOF, opts)
+				return endOfRecords(io.ErrUnexpectedEOF, *opts)
 			}
 			if err != nil {
 				return badLog("the audit record at byte %d: %v", win.base+int64(i), err)

@@ -53,7 +53,7 @@ func newXMLScan(opts *Options) *xmlScan {
 	o.begin()
 	o.str(keyFile, opts.File)
 	o.key(keyOffset)
-	return &xmlScan{opts: opts, head: o.buf}
+	return &xmlScan{opts: opts, head: o.buf, o: object{batch: opts.observe == nil}}
 }
 
 // record reads the record at buf[i] into s.o as scanRecord does, by a kept shape if one fits.
@@ -78,7 +78,7 @@ func (s *xmlScan) fit(sh *shape, buf []byte, i int, at int64) (int, bool) {
 		return 0, false
 	}
 	o := &s.o
-	o.buf = append(o.buf[:0], s.head...)
+	o.buf = append(o.buf[:o.lines], s.head...)
 	o.buf = strconv.AppendInt(o.buf, at, 10)
 	o.buf = append(o.buf, sh.out[0]...)
 	o.empty = false

@@ -3,9 +3,11 @@ package events
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -27,7 +29,13 @@ type View struct {
 	spacing  int64   // output bytes between recorded points
 	measured bool
 	outSize  int64
-	idle     *cursor // a decode left where the last read ended
+
+	// Decodes running from points, kept where their last read ended. Reads that arrive
+	// together (the kernel reads ahead) queue on the decode that is about to reach them
+	// rather than each starting one of its own.
+	cursors []*cursor
+	waiting []readSpan // the reads queued
+	turn    *sync.Cond // signalled when a cursor or the queue changes
 }
 
 // point is where decoding can start again: out in the events, in in the plaintext; a binlog's
@@ -44,7 +52,9 @@ const (
 
 // NewView returns the view of the plaintext src of the given size.
 func NewView(src io.ReaderAt, size int64, opts Options) *View {
-	return &View{src: src, size: size, opts: opts, spacing: viewSpacing}
+	v := &View{src: src, size: size, opts: opts, spacing: viewSpacing}
+	v.turn = sync.NewCond(&v.mu)
+	return v
 }
 
 // Measure decodes the whole log once: after it, Size is exact and reads find the index.
@@ -120,6 +130,9 @@ func (v *View) ReadAt(p []byte, off int64) (int, error) {
 	return v.ReadAtContext(context.Background(), p, off)
 }
 
+// maxCursors: decodes kept per view, for readers at different places in it.
+const maxCursors = 2
+
 // ReadAtContext is ReadAt that stops with ctx's error once ctx is done.
 func (v *View) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	v.mu.Lock()
@@ -131,28 +144,86 @@ func (v *View) ReadAtContext(ctx context.Context, p []byte, off int64) (int, err
 		v.mu.Unlock()
 		return 0, io.EOF
 	}
-	c := v.idle
-	v.idle = nil
-	if c == nil || c.out > off || off-c.out > v.spacing {
-		if c != nil {
-			c.stop()
-		}
-		c = v.start(v.pointBefore(off))
-	}
+	c := v.take(off, min(off+int64(len(p)), v.outSize))
 	v.mu.Unlock()
 
 	n, err := c.readAt(ctx, p, off, v.outSize)
 	v.mu.Lock()
-	if err == nil && v.idle == nil {
-		v.idle = c
-	} else {
-		c.stop()
+	c.busy = false
+	if err != nil {
+		v.drop(c)
 	}
+	if len(v.cursors) > maxCursors { // the free one furthest behind goes
+		if i := slices.IndexFunc(v.cursors, func(c *cursor) bool { return !c.busy }); i >= 0 {
+			v.drop(v.cursors[i])
+		}
+	}
+	v.turn.Broadcast()
 	v.mu.Unlock()
 	if err == nil && n < len(p) {
 		err = io.EOF
 	}
 	return n, err
+}
+
+// take returns a cursor for the read of [off, end), marked busy: the one whose decode is
+// nearest before off, once it is free and no read between the two is waiting for it; or a
+// new one from the point before off. Called with mu held.
+func (v *View) take(off, end int64) *cursor {
+	me := readSpan{off, end}
+	v.waiting = append(v.waiting, me)
+	defer func() {
+		v.waiting = slices.Delete(v.waiting, slices.Index(v.waiting, me), slices.Index(v.waiting, me)+1)
+		v.turn.Broadcast()
+	}()
+	for {
+		c, queued := v.nearestBefore(off)
+		if c == nil {
+			c = v.start(v.pointBefore(off))
+			v.cursors = append(v.cursors, c)
+		} else if c.busy || queued {
+			v.turn.Wait()
+			continue
+		}
+		c.busy, c.next = true, end
+		v.sortCursors()
+		return c
+	}
+}
+
+// readSpan is a read's [off, end).
+type readSpan struct{ off, end int64 }
+
+// nearestBefore returns the cursor whose next byte is nearest at or before off, within the
+// spacing of points (nearer than the decode a new cursor would start with) once the reads
+// queued between the two have taken it there; queued says whether there are any.
+func (v *View) nearestBefore(off int64) (best *cursor, queued bool) {
+	for _, c := range v.cursors {
+		if c.next > off || best != nil && c.next <= best.next {
+			continue
+		}
+		reach, between := c.next, false
+		for _, w := range v.waiting {
+			if w.off >= c.next && w.off < off {
+				reach, between = reach+w.end-w.off, true
+			}
+		}
+		if off-reach <= v.spacing {
+			best, queued = c, between
+		}
+	}
+	return best, queued
+}
+
+// sortCursors orders the cursors by where their next read starts, furthest behind first.
+func (v *View) sortCursors() {
+	slices.SortFunc(v.cursors, func(a, b *cursor) int { return cmp.Compare(a.next, b.next) })
+}
+
+// drop stops a cursor and forgets it. Called with mu held, which the decode never takes.
+func (v *View) drop(c *cursor) {
+	c.stop()
+	v.cursors = slices.DeleteFunc(v.cursors, func(d *cursor) bool { return d == c })
 }
 
 // pointBefore returns the last point at or before off. Called with mu held.
@@ -164,19 +235,22 @@ func (v *View) pointBefore(off int64) point {
 	return v.points[i]
 }
 
-// Release stops the decode a read left running.
+// Release stops the decodes that reads left running. Reads in progress keep theirs.
 func (v *View) Release() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.idle != nil {
-		v.idle.stop()
-		v.idle = nil
+	for _, c := range slices.Clone(v.cursors) {
+		if !c.busy {
+			v.drop(c)
+		}
 	}
 }
 
 // cursor is a decode running from a point, its events read through a pipe.
 type cursor struct {
 	out  int64 // the offset of the next byte the pipe gives
+	next int64 // where the read that has it, or had it last, ends; guarded by View.mu
+	busy bool  // a read has it; guarded by View.mu
 	pipe *io.PipeReader
 	done chan struct{}
 }
@@ -184,7 +258,7 @@ type cursor struct {
 // start begins decoding at pt. Called with mu held.
 func (v *View) start(pt point) *cursor {
 	pr, pw := io.Pipe()
-	c := &cursor{out: pt.out, pipe: pr, done: make(chan struct{})}
+	c := &cursor{out: pt.out, next: pt.out, pipe: pr, done: make(chan struct{})}
 	src := io.NewSectionReader(v.src, pt.in, v.size-pt.in)
 	opts, binlog, format := v.opts, v.binlog, pt.format
 	go func() {

@@ -30,9 +30,9 @@ type chunk struct {
 }
 
 const (
-	windowChunk = 1 << 20
+	windowChunk = 1 << 20  // hand-offs between the goroutines cost more the smaller this is
+	firstChunk  = 64 << 10 // chunks start small and double: a decode started for one read of a view reads little ahead
 	carryRoom   = 64 << 10 // room before a chunk for the end of a record that began before it
-	chunkMemory = carryRoom + windowChunk
 )
 
 func newWindow(r io.Reader) *window {
@@ -42,8 +42,8 @@ func newWindow(r io.Reader) *window {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	w.free <- make([]byte, chunkMemory)
-	w.free <- make([]byte, chunkMemory)
+	w.free <- nil // two chunks' memory, made when first needed
+	w.free <- nil
 	go w.readAhead(r)
 	return w
 }
@@ -52,17 +52,20 @@ func newWindow(r io.Reader) *window {
 func (w *window) readAhead(r io.Reader) {
 	defer close(w.done)
 	defer close(w.full)
-	for {
+	for size := firstChunk; ; size = min(2*size, windowChunk) {
 		var mem []byte
 		select {
 		case mem = <-w.free:
 		case <-w.stop:
 			return
 		}
+		if len(mem) < carryRoom+size {
+			mem = make([]byte, carryRoom+size)
+		}
 		c := chunk{mem: mem}
-		for c.n < windowChunk && c.err == nil {
+		for c.n < size && c.err == nil {
 			var k int
-			k, c.err = r.Read(mem[carryRoom+c.n:])
+			k, c.err = r.Read(mem[carryRoom+c.n : carryRoom+size])
 			c.n += k
 		}
 		select {

@@ -49,7 +49,7 @@ func eventsOfAudit(d data) {
 		defer stop()
 		return timed("cat " + filepath.Join(mnt, file) + " >/dev/null")
 	}
-	mountedCat(name + ".ndjson", "--events") // proves and remembers both sizes
+	mountedCat(name+".ndjson", "--events") // proves and remembers both sizes
 	runs := inTurnN(eventRounds, func() time.Duration {
 		return timed(fmt.Sprintf("%s events --keyring %s %s >/dev/null", bin, d.keyring, src))
 	}, func() time.Duration {

@@ -5,24 +5,29 @@ import "io"
 // window is the part of a stream a scanner looks at: buf holds the bytes from stream offset
 // base on. A scanner that needs more calls more, and drops what it has done with by advance.
 //
-// A goroutine reads the stream a chunk ahead, into the memory the scanner looks at next: the
-// plaintext is decrypted and decompressed on one core while the chunk before is scanned on
-// another, and bytes are moved only where a record runs from one chunk into the next.
+// Once the stream has proven long, a goroutine reads it a chunk ahead, into the memory the
+// scanner looks at next: the plaintext is decrypted and decompressed on one core while the
+// chunk before is scanned on another, and bytes are moved only where a record runs from one
+// chunk into the next. Chunks start small and double, read by the scanner itself at first:
+// a short log, or a view's decode started for one read, costs no goroutine and little
+// reading ahead.
 type window struct {
 	mem    []byte // buf lies in it
-	pooled bool   // mem is a chunk's, which goes back to the reader
+	pooled bool   // mem is a chunk's, which goes back to free
 	buf    []byte
 	base   int64
 	eof    bool
 	err    error // a read error other than io.EOF
 
-	full chan chunk  // read ahead, in order
-	free chan []byte // chunk memory for the reader to fill
+	r    io.Reader
+	size int         // of the next chunk
+	free chan []byte // chunk memory to fill
+	full chan chunk  // read ahead, in order; nil until the reading ahead starts
 	stop chan struct{}
 	done chan struct{}
 }
 
-// chunk is what the reader read into mem[carryRoom:carryRoom+n].
+// chunk is what was read into mem[carryRoom:carryRoom+n].
 type chunk struct {
 	mem []byte
 	n   int
@@ -31,43 +36,45 @@ type chunk struct {
 
 const (
 	windowChunk = 1 << 20  // hand-offs between the goroutines cost more the smaller this is
-	firstChunk  = 64 << 10 // chunks start small and double: a decode started for one read of a view reads little ahead
+	firstChunk  = 64 << 10 // chunks start this small, and double
 	carryRoom   = 64 << 10 // room before a chunk for the end of a record that began before it
 )
 
 func newWindow(r io.Reader) *window {
-	w := &window{
-		full: make(chan chunk, 1),
-		free: make(chan []byte, 2),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
-	}
+	w := &window{r: r, size: firstChunk, free: make(chan []byte, 2)}
 	w.free <- nil // two chunks' memory, made when first needed
 	w.free <- nil
-	go w.readAhead(r)
 	return w
 }
 
-// readAhead fills the free chunks from r, in turn, until an error or the end of r.
-func (w *window) readAhead(r io.Reader) {
+// read fills a chunk of the current size in mem, or in memory made for it, and doubles the
+// size.
+func (w *window) read(mem []byte) chunk {
+	if len(mem) < carryRoom+w.size {
+		mem = make([]byte, carryRoom+w.size)
+	}
+	c := chunk{mem: mem}
+	for c.n < w.size && c.err == nil {
+		var k int
+		k, c.err = w.r.Read(mem[carryRoom+c.n : carryRoom+w.size])
+		c.n += k
+	}
+	w.size = min(2*w.size, windowChunk)
+	return c
+}
+
+// readAhead reads chunks in turn until an error, the end of the stream, or close.
+func (w *window) readAhead() {
 	defer close(w.done)
 	defer close(w.full)
-	for size := firstChunk; ; size = min(2*size, windowChunk) {
+	for {
 		var mem []byte
 		select {
 		case mem = <-w.free:
 		case <-w.stop:
 			return
 		}
-		if len(mem) < carryRoom+size {
-			mem = make([]byte, carryRoom+size)
-		}
-		c := chunk{mem: mem}
-		for c.n < size && c.err == nil {
-			var k int
-			k, c.err = r.Read(mem[carryRoom+c.n : carryRoom+size])
-			c.n += k
-		}
+		c := w.read(mem)
 		select {
 		case w.full <- c:
 		case <-w.stop:
@@ -79,16 +86,32 @@ func (w *window) readAhead(r io.Reader) {
 	}
 }
 
-// close stops the reader; the window is not used after it.
+// next returns the next chunk: read here until the chunks have grown to their full size,
+// then by the goroutine that reads ahead.
+func (w *window) next() (chunk, bool) {
+	if w.full == nil && w.size < windowChunk {
+		return w.read(<-w.free), true // one of the two is free: the scanner holds the other
+	}
+	if w.full == nil {
+		w.full, w.stop, w.done = make(chan chunk, 1), make(chan struct{}), make(chan struct{})
+		go w.readAhead()
+	}
+	c, ok := <-w.full
+	return c, ok
+}
+
+// close stops the reading ahead; the window is not used after it.
 func (w *window) close() {
-	close(w.stop)
-	<-w.done
+	if w.full != nil {
+		close(w.stop)
+		<-w.done
+	}
 }
 
 // more reads at least one more byte into buf; false at the end of the stream or on an error.
 func (w *window) more() bool {
 	for !w.eof && w.err == nil {
-		c, ok := <-w.full
+		c, ok := w.next()
 		if !ok {
 			w.err = io.ErrClosedPipe // the window was closed: not reached by a scanner
 			return false

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // The window shows the stream's bytes in order, at the right offsets, however far a scanner
@@ -54,9 +55,21 @@ func TestWindowErrorAndClose(t *testing.T) {
 		t.Errorf("%d bytes and error %v; want 1000 bytes and the reader's error", len(win.buf), win.err)
 	}
 	win.close()
-	endless := newWindow(iotest.HalfReader(neverEnding{}))
-	endless.more()
-	endless.close() // returns once the reader has stopped
+	for _, chunks := range []int{1, 8} { // read by the scanner, then by the goroutine ahead of it
+		endless := newWindow(iotest.HalfReader(neverEnding{}))
+		for range chunks {
+			endless.more()
+			endless.advance(len(endless.buf))
+		}
+		endless.more() // held: the reader ahead waits for memory
+		closed := make(chan struct{})
+		go func() { endless.close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("after %d chunks, close has not returned in 10 s", chunks)
+		}
+	}
 }
 
 type neverEnding struct{}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto/aesmode"
+	"github.com/mysqllogfs/mysqllogfs/crypto/internal/bufpool"
 	"github.com/mysqllogfs/mysqllogfs/crypto/openssl"
 )
 
@@ -197,44 +198,14 @@ const cbcScanChunk = 1 << 20
 // scanBuffers hold ciphertext only, so they go back to the pool uncleared. Allocating one per
 // open, as before, made the first listing of 1,000 audit logs spend a fifth of the mount's CPU
 // in large allocations and clearing them (P5).
-var scanBuffers = newBufferPool(cbcScanChunk+len(openssl.Magic), 2)
-
-// bufferPool keeps a few buffers of one size for reuse. Unlike a sync.Pool it keeps them
-// across garbage collections, which a mount near its memory limit runs every few
-// milliseconds: a pool emptied by each, the first listing of 1,000 logs with --events spent a
-// seventh of its CPU clearing new megabyte buffers.
-type bufferPool struct {
-	free chan *[]byte
-	size int
-}
-
-func newBufferPool(size, keep int) *bufferPool {
-	return &bufferPool{free: make(chan *[]byte, keep), size: size}
-}
-
-func (p *bufferPool) get() *[]byte {
-	select {
-	case b := <-p.free:
-		return b
-	default:
-		b := make([]byte, p.size)
-		return &b
-	}
-}
-
-func (p *bufferPool) put(b *[]byte) {
-	select {
-	case p.free <- b:
-	default: // enough kept: the collector takes it
-	}
-}
+var scanBuffers = bufpool.New(cbcScanChunk+len(openssl.Magic), 2)
 
 // scan walks the containers of src from first on, passing each whose end it finds to found,
 // and returns the one that reaches end: only boundaries before end count.
 func (r *cbcReader) scan(src io.ReaderAt, first *segment, end int64, found func(*segment) error) (*segment, error) {
 	cur := first
-	bp := scanBuffers.get()
-	defer scanBuffers.put(bp)
+	bp := scanBuffers.Get()
+	defer scanBuffers.Put(bp)
 	for off := cur.ctStart(); off < end; off += cbcScanChunk {
 		buf := (*bp)[:min(int64(len(*bp)), end-off+int64(len(openssl.Magic))-1)]
 		n, err := src.ReadAt(buf, off)
@@ -401,7 +372,7 @@ func (h *heldBytes) ReadAt(p []byte, off int64) (int, error) {
 // cbcMaxRun bounds the ciphertext one step of ReadAt reads, and so its buffer.
 const cbcMaxRun = 1 << 20
 
-var cbcBuffers = newBufferPool(cbcMaxRun+2*aes.BlockSize, 4) // read-ahead workers read in parallel
+var cbcBuffers = bufpool.New(cbcMaxRun+2*aes.BlockSize, 4) // read-ahead workers read in parallel
 
 func (r *cbcReader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
@@ -491,8 +462,8 @@ func (r *cbcReader) readRun(p []byte, off int64) (int, error) {
 	if !saltKnown {
 		from = seg.start // a container inside a group, under 64 KiB: its header too, in one read
 	}
-	bp := cbcBuffers.get()
-	defer cbcBuffers.put(bp)
+	bp := cbcBuffers.Get()
+	defer cbcBuffers.Put(bp)
 	ct := (*bp)[:seg.ctStart()+lastBlock*aes.BlockSize-from]
 	if _, err := src.ReadAt(ct, from); err != nil {
 		return 0, readError(err, "reading cipher blocks at byte %d", from)

@@ -1,6 +1,10 @@
 package events
 
-import "io"
+import (
+	"io"
+
+	"github.com/mysqllogfs/mysqllogfs/crypto/internal/bufpool"
+)
 
 // window is the part of a stream a scanner looks at: buf holds the bytes from stream offset
 // base on. A scanner that needs more calls more, and drops what it has done with by advance.
@@ -12,24 +16,23 @@ import "io"
 // a short log, or a view's decode started for one read, costs no goroutine and little
 // reading ahead.
 type window struct {
-	mem    []byte // buf lies in it
-	pooled bool   // mem is a chunk's, which goes back to free
-	buf    []byte
-	base   int64
-	eof    bool
-	err    error // a read error other than io.EOF
+	mem  *[]byte // buf lies in *mem, a chunk's, or in grown memory when mem is nil
+	buf  []byte
+	base int64
+	eof  bool
+	err  error // a read error other than io.EOF
 
 	r    io.Reader
-	size int         // of the next chunk
-	free chan []byte // chunk memory to fill
-	full chan chunk  // read ahead, in order; nil until the reading ahead starts
+	size int          // of the next chunk
+	free chan *[]byte // chunk memory to fill; nil for memory to take from chunkMemory
+	full chan chunk   // read ahead, in order; nil until the reading ahead starts
 	stop chan struct{}
 	done chan struct{}
 }
 
-// chunk is what was read into mem[carryRoom:carryRoom+n].
+// chunk is what was read into (*mem)[carryRoom:carryRoom+n].
 type chunk struct {
-	mem []byte
+	mem *[]byte
 	n   int
 	err error
 }
@@ -40,23 +43,27 @@ const (
 	carryRoom   = 64 << 10 // room before a chunk for the end of a record that began before it
 )
 
+// chunkMemory keeps the memory of a few chunks: two mount --events decodes at a time prove
+// the sizes of many short logs.
+var chunkMemory = bufpool.New(carryRoom+windowChunk, 4)
+
 func newWindow(r io.Reader) *window {
-	w := &window{r: r, size: firstChunk, free: make(chan []byte, 2)}
-	w.free <- nil // two chunks' memory, made when first needed
+	w := &window{r: r, size: firstChunk, free: make(chan *[]byte, 2)}
+	w.free <- nil // two chunks' memory, taken from chunkMemory when first needed
 	w.free <- nil
 	return w
 }
 
-// read fills a chunk of the current size in mem, or in memory made for it, and doubles the
-// size.
-func (w *window) read(mem []byte) chunk {
-	if len(mem) < carryRoom+w.size {
-		mem = make([]byte, carryRoom+w.size)
+// read fills a chunk of the current size in mem, or in memory from chunkMemory, and doubles
+// the size.
+func (w *window) read(mem *[]byte) chunk {
+	if mem == nil {
+		mem = chunkMemory.Get()
 	}
 	c := chunk{mem: mem}
 	for c.n < w.size && c.err == nil {
 		var k int
-		k, c.err = w.r.Read(mem[carryRoom+c.n : carryRoom+w.size])
+		k, c.err = w.r.Read((*mem)[carryRoom+c.n : carryRoom+w.size])
 		c.n += k
 	}
 	w.size = min(2*w.size, windowChunk)
@@ -68,7 +75,7 @@ func (w *window) readAhead() {
 	defer close(w.done)
 	defer close(w.full)
 	for {
-		var mem []byte
+		var mem *[]byte
 		select {
 		case mem = <-w.free:
 		case <-w.stop:
@@ -78,6 +85,7 @@ func (w *window) readAhead() {
 		select {
 		case w.full <- c:
 		case <-w.stop:
+			w.free <- c.mem // for close to give back
 			return
 		}
 		if c.err != nil {
@@ -100,11 +108,21 @@ func (w *window) next() (chunk, bool) {
 	return c, ok
 }
 
-// close stops the reading ahead; the window is not used after it.
+// close stops the reading ahead and gives the chunks' memory back; the window is not used
+// after it.
 func (w *window) close() {
 	if w.full != nil {
 		close(w.stop)
 		<-w.done
+		for c := range w.full {
+			w.free <- c.mem
+		}
+	}
+	w.release()
+	for range cap(w.free) {
+		if mem := <-w.free; mem != nil {
+			chunkMemory.Put(mem)
+		}
 	}
 }
 
@@ -139,30 +157,30 @@ func (w *window) more() bool {
 // when what is left fits before them, else in memory grown to twice what is needed, so that
 // a record of any length is copied a bounded number of times per byte.
 func (w *window) take(c chunk) {
-	data := c.mem[carryRoom : carryRoom+c.n]
+	data := (*c.mem)[carryRoom : carryRoom+c.n]
 	if len(w.buf) <= carryRoom {
 		start := carryRoom - len(w.buf)
-		copy(c.mem[start:], w.buf)
+		copy((*c.mem)[start:], w.buf)
 		w.release()
-		w.mem, w.pooled, w.buf = c.mem, true, c.mem[start:carryRoom+c.n]
+		w.mem, w.buf = c.mem, (*c.mem)[start:carryRoom+c.n]
 		return
 	}
 	if len(w.buf)+len(data) > cap(w.buf) {
-		mem := make([]byte, 2*(len(w.buf)+len(data)))
-		n := copy(mem, w.buf)
+		grown := make([]byte, 2*(len(w.buf)+len(data)))
+		n := copy(grown, w.buf)
 		w.release()
-		w.mem, w.buf = mem, mem[:n]
+		w.buf = grown[:n]
 	}
 	w.buf = append(w.buf, data...)
 	w.free <- c.mem
 }
 
-// release gives the chunk memory buf is in back to the reader. No slice of it may be kept.
+// release gives the chunk memory buf is in back for reading into. No slice of it may be kept.
 func (w *window) release() {
-	if w.pooled {
+	if w.mem != nil {
 		w.free <- w.mem
 	}
-	w.mem, w.pooled = nil, false
+	w.mem = nil
 }
 
 // advance drops the first n bytes.

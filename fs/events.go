@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"regexp"
@@ -120,24 +121,41 @@ func (v *view) eventsOf(ctx context.Context, o *opened) (*events.View, error) {
 	if o.err != nil {
 		return nil, o.err
 	}
-	if err := v.prove(ctx, o); err != nil {
-		return nil, err
-	}
 	o.eventsMu.Lock()
 	defer o.eventsMu.Unlock()
 	if o.eventsErr != nil {
 		return nil, o.eventsErr // this version does not decode: found once, said once
 	}
+	unproven, estimate, start := !o.reader.SizeExact(), o.reader.Size(), time.Now()
 	if o.events == nil {
+		size := int64(-1) // unproven: the decode reads to the end, which proves it
+		if o.reader.SizeExact() {
+			size = o.reader.Size()
+		}
 		name := o.reader.PlainName
-		o.events = events.NewView(o.reader, o.reader.Size(), events.Options{File: name, Unfinished: crypto.MayBeUnfinished(name)})
+		o.events = events.NewView(o.reader, size, events.Options{File: name, Unfinished: crypto.MayBeUnfinished(name)})
 	}
-	if err := o.events.Measure(ctx); err != nil {
+	err := o.events.Measure(ctx)
+	if err != nil && unproven && ctx.Err() == nil {
+		if proofErr := v.prove(ctx, o); proofErr != nil { // the plaintext does not read: say it as without --events
+			if ctx.Err() == nil {
+				v.log.Warn("cannot prove size", "file", o.path, "status", crypto.Status(proofErr), "reason", proofErr.Error())
+			}
+			return nil, proofErr
+		}
+	}
+	if err == nil && (!o.reader.SizeExact() || o.reader.Size() != o.events.PlainSize()) {
+		err = fmt.Errorf("the plaintext ended at byte %d, its size is %d: the log changed while its events were decoded", o.events.PlainSize(), o.reader.Size())
+	}
+	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			v.log.Warn("cannot decode events", "file", o.path, "reason", err.Error())
 			o.eventsErr = err
 		}
 		return nil, err
+	}
+	if unproven { // this decode read the plaintext to its end, which proved its size
+		v.proven(o, estimate, start)
 	}
 	// A log written to in the last minute is likely to grow again: its sizes would fill the
 	// store, one per version.

@@ -122,11 +122,16 @@ func (v *view) prove(ctx context.Context, o *opened) error {
 		}
 		return err
 	}
+	v.proven(o, estimate, start)
+	return nil
+}
+
+// proven records the size of a reader a decode has just proven, which began at start.
+func (v *view) proven(o *opened, estimate int64, start time.Time) {
 	v.metrics.proof(nil)
 	size := o.reader.Size()
 	v.sizes.put(o.path, o.stamp, size, true, true)
 	v.log.Debug("size proven", "file", o.path, "size", size, "estimate", estimate, "took", time.Since(start).Round(time.Millisecond))
-	return nil
 }
 
 // proveAll proves, one file at a time, the sizes of the compressed logs of the source that
@@ -239,15 +244,18 @@ func (v *view) proveOne(ctx context.Context, path string) bool {
 	if o.err != nil {
 		return false // logged by the open
 	}
+	decodeEvents := withEvents && !eventsKnown // which proves the plaintext's size too
 	if o.reader.SizeExact() {
 		v.sizes.put(path, o.stamp, o.reader.Size(), true, o.reader.Compressed)
-	} else if err := v.prove(ctx, o); err != nil {
-		if ctx.Err() == nil {
-			v.log.Warn("cannot prove size", "file", path, "status", crypto.Status(err), "reason", err.Error())
+	} else if !decodeEvents {
+		if err := v.prove(ctx, o); err != nil {
+			if ctx.Err() == nil {
+				v.log.Warn("cannot prove size", "file", path, "status", crypto.Status(err), "reason", err.Error())
+			}
+			return false
 		}
-		return false
 	}
-	if withEvents && !eventsKnown {
+	if decodeEvents {
 		if _, err := v.eventsOf(ctx, o); err != nil {
 			return false // logged there
 		}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"slices"
 	"sync"
 
@@ -50,7 +51,8 @@ const (
 	viewMaxPoints = 4096    // ...and this many at most: the index stays within 64 KiB
 )
 
-// NewView returns the view of the plaintext src of the given size.
+// NewView returns the view of the plaintext src of the given size, or of whatever size src
+// turns out to have at Measure for size -1: src then reads to its end, and PlainSize tells it.
 func NewView(src io.ReaderAt, size int64, opts Options) *View {
 	v := &View{src: src, size: size, opts: opts, spacing: viewSpacing}
 	v.turn = sync.NewCond(&v.mu)
@@ -68,9 +70,16 @@ func (v *View) Measure(ctx context.Context) error {
 	opts := v.opts
 	opts.observe = func(at int64, e *replication.BinlogEvent, outside bool) { v.note(count.n, at, e, outside) }
 	v.points = []point{{0, 0, nil}}
-	err := decode(count, ctxReader{ctx, io.NewSectionReader(v.src, 0, v.size)}, opts)
+	plain := &countingReader{r: ctxReader{ctx, io.NewSectionReader(v.src, 0, v.plainBound())}}
+	err := decode(count, plain, opts)
+	if err == nil {
+		_, err = io.Copy(io.Discard, plain) // to the end, which a size to learn is
+	}
 	if err != nil {
 		return err
+	}
+	if v.size < 0 {
+		v.size = plain.n
 	}
 	v.measured, v.outSize = true, count.n
 	return nil
@@ -113,6 +122,21 @@ func startsTransaction(e *replication.BinlogEvent, outsideTransaction bool) bool
 		return outsideTransaction
 	}
 	return false
+}
+
+// plainBound is how far Measure reads the plaintext. Called with mu held.
+func (v *View) plainBound() int64 {
+	if v.size < 0 {
+		return math.MaxInt64
+	}
+	return v.size
+}
+
+// PlainSize is the size of the plaintext: as given, or as Measure found it.
+func (v *View) PlainSize() int64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.size
 }
 
 // Size is the size of the events; exact once Measure has returned.
@@ -349,6 +373,18 @@ func writeAuditFrom(w io.Writer, r *bufio.Reader, from int64, opts Options) erro
 		return writeJSONRecordsFrom(w, r, from, opts)
 	}
 	return writeXMLRecordsFrom(w, r, from, opts)
+}
+
+// countingReader counts what is read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 type counter struct{ n int64 }

@@ -41,6 +41,10 @@ type GzipReader struct {
 	complete  bool               // a cursor has reached the end: size is exact
 	truncated bool               // the end reached was a stream cut short (acceptUnfinished)
 	size      int64              // exact when complete, else the estimate from the trailer
+	// mismatches are the members whose trailer a cursor that decoded them whole found wrong,
+	// by the compressed offset of the trailer: a cursor that began inside such a member cannot
+	// check it, and must not take it for good.
+	mismatches map[int64]error
 }
 
 // ErrBadData is wrapped by every error for a stream that does not decode: damaged, cut short,
@@ -666,6 +670,7 @@ func (c *gzCursor) startMember() error {
 
 // endMember checks the trailer: CRC32 and size modulo 2^32 of the member.
 func (c *gzCursor) endMember() error {
+	at := c.compressedPos()
 	var trailer [gzipTrailerLength]byte
 	if _, err := io.ReadFull(c.br, trailer[:]); err != nil {
 		if isIOError(err) {
@@ -677,16 +682,44 @@ func (c *gzCursor) endMember() error {
 		}
 		return fmt.Errorf("%w: gzip member ends without its trailer (truncated)", ErrBadData)
 	}
-	if c.crcValid {
-		if binary.LittleEndian.Uint32(trailer[:4]) != c.crc {
-			return fmt.Errorf("%w: gzip CRC32 mismatch in the member ending at compressed byte %d", ErrBadData, c.compressedPos())
+	if !c.crcValid {
+		if err := c.g.mismatch(at); err != nil {
+			return err
 		}
-		if binary.LittleEndian.Uint32(trailer[4:]) != uint32(c.pos-c.memberUoff) {
-			return fmt.Errorf("%w: gzip size mismatch in the member ending at compressed byte %d", ErrBadData, c.compressedPos())
-		}
+	} else if err := c.checkTrailer(trailer); err != nil {
+		c.g.noteMismatch(at, err)
+		return err
 	}
 	c.fr = nil
 	return nil
+}
+
+// checkTrailer compares a member's trailer with the CRC32 and size of what it decoded to.
+func (c *gzCursor) checkTrailer(trailer [gzipTrailerLength]byte) error {
+	if binary.LittleEndian.Uint32(trailer[:4]) != c.crc {
+		return fmt.Errorf("%w: gzip CRC32 mismatch in the member ending at compressed byte %d", ErrBadData, c.compressedPos())
+	}
+	if binary.LittleEndian.Uint32(trailer[4:]) != uint32(c.pos-c.memberUoff) {
+		return fmt.Errorf("%w: gzip size mismatch in the member ending at compressed byte %d", ErrBadData, c.compressedPos())
+	}
+	return nil
+}
+
+// noteMismatch remembers the member whose trailer is at compressed offset at as damaged.
+func (g *GzipReader) noteMismatch(at int64, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.mismatches == nil {
+		g.mismatches = map[int64]error{}
+	}
+	g.mismatches[at] = err
+}
+
+// mismatch is the error a whole decode found in the member whose trailer is at at, if any.
+func (g *GzipReader) mismatch(at int64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.mismatches[at]
 }
 
 const (

@@ -545,3 +545,36 @@ func TestWindowsGoBackAndAreNotKept(t *testing.T) {
 		t.Errorf("%d windows are still referenced after Release", n)
 	}
 }
+
+// A member whose CRC32 a whole decode found wrong stays wrong: a later decode that resumes
+// inside it (from a checkpoint) cannot check the CRC itself, and must not reach the end and
+// call the stream good.
+func TestCRCMismatchIsRemembered(t *testing.T) {
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 128 << 10 { // 4 MiB: checkpoints inside the member
+		fmt.Fprintf(w, "<RECORD ID=\"%d\" NAME=\"Query\"/>\n", rng.Uint32())
+	}
+	w.Close()
+	stream := gz.Bytes()
+	stream[len(stream)-8] ^= 0xff // the CRC32
+	g, err := NewGzipReader(bytes.NewReader(stream), int64(len(stream)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Release()
+	if _, err := io.Copy(io.Discard, io.NewSectionReader(g, 0, 1<<40)); !errors.Is(err, ErrBadData) {
+		t.Fatalf("a whole decode: %v, want the CRC32 mismatch", err)
+	}
+	if len(g.points) < 2 {
+		t.Fatalf("%d checkpoints: the test needs one inside the member", len(g.points))
+	}
+	if err := g.Measure(context.Background()); !errors.Is(err, ErrBadData) || g.SizeExact() {
+		t.Errorf("Measure after the mismatch: %v, exact %v; want the mismatch again", err, g.SizeExact())
+	}
+	last := g.points[len(g.points)-1].uoff
+	if _, err := g.ReadAt(make([]byte, 1<<20), last); !errors.Is(err, ErrBadData) {
+		t.Errorf("a read from the last checkpoint to the end: %v, want the mismatch", err)
+	}
+}

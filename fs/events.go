@@ -126,7 +126,7 @@ func (v *view) eventsOf(ctx context.Context, o *opened) (*events.View, error) {
 	if o.eventsErr != nil {
 		return nil, o.eventsErr // this version does not decode: found once, said once
 	}
-	unproven, estimate, start := !o.reader.SizeExact(), o.reader.Size(), time.Now()
+	unproven := !o.reader.SizeExact()
 	if o.events == nil {
 		size := int64(-1) // unproven: the decode reads to the end, which proves it
 		if o.reader.SizeExact() {
@@ -136,8 +136,10 @@ func (v *view) eventsOf(ctx context.Context, o *opened) (*events.View, error) {
 		o.events = events.NewView(o.reader, size, events.Options{File: name, Unfinished: crypto.MayBeUnfinished(name)})
 	}
 	err := o.events.Measure(ctx)
-	if err != nil && unproven && ctx.Err() == nil {
-		if proofErr := v.prove(ctx, o); proofErr != nil { // the plaintext does not read: say it as without --events
+	if unproven && (ctx.Err() == nil || o.reader.SizeExact()) {
+		// The decode read the plaintext to its end, which proved its size even if the events
+		// failed; or it stopped short, and the plaintext is proven as without --events.
+		if proofErr := v.prove(ctx, o); proofErr != nil {
 			if ctx.Err() == nil {
 				v.log.Warn("cannot prove size", "file", o.path, "status", crypto.Status(proofErr), "reason", proofErr.Error())
 			}
@@ -153,9 +155,6 @@ func (v *view) eventsOf(ctx context.Context, o *opened) (*events.View, error) {
 			o.eventsErr = err
 		}
 		return nil, err
-	}
-	if unproven { // this decode read the plaintext to its end, which proved its size
-		v.proven(o, estimate, start)
 	}
 	// A log written to in the last minute is likely to grow again: its sizes would fill the
 	// store, one per version.

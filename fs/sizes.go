@@ -111,25 +111,29 @@ func (v *view) plainSize(path string, st *syscall.Stat_t) int64 {
 // prove makes the reader's size exact before anything is served under it: a compressed log
 // whose size came from its gzip trailer (which holds it modulo 4 GiB, and for the last member
 // only) is decoded to its end once, which also builds its index for the reads that follow.
+// A decode of its events may have read it to its end already: that proved it too.
 func (v *view) prove(ctx context.Context, o *opened) error {
-	if o.reader.SizeExact() {
-		return nil
-	}
 	estimate, start := o.reader.Size(), time.Now()
-	if err := o.reader.Measure(ctx); err != nil {
-		if ctx.Err() == nil {
-			v.metrics.proof(err)
+	if !o.reader.SizeExact() {
+		if err := o.reader.Measure(ctx); err != nil {
+			if ctx.Err() == nil {
+				v.metrics.proof(err)
+			}
+			return err
 		}
-		return err
 	}
 	v.proven(o, estimate, start)
 	return nil
 }
 
-// proven records the size of a reader a decode has just proven, which began at start.
+// proven records the size of a compressed log's reader that a decode has read to its end,
+// unless it is recorded already.
 func (v *view) proven(o *opened, estimate int64, start time.Time) {
-	v.metrics.proof(nil)
 	size := o.reader.Size()
+	if !o.reader.Compressed || v.sizes.proven(o.path, o.stamp) == size {
+		return
+	}
+	v.metrics.proof(nil)
 	v.sizes.put(o.path, o.stamp, size, true, true)
 	v.log.Debug("size proven", "file", o.path, "size", size, "estimate", estimate, "took", time.Since(start).Round(time.Millisecond))
 }

@@ -460,35 +460,40 @@ func TestRsyslogShipsEventsOnce(t *testing.T) {
 
 // With --events, one decode of a compressed log proves both sizes: its plaintext's and its
 // events'. A log whose compressed stream is damaged (its CRC32) fails both its views with EIO
-// and a log line naming it and saying why, as it does without --events; the mount and the
+// and a log line naming it and saying why, as it does without --events, small or large (a
+// large one is read again from a checkpoint inside the damaged member); the mount and the
 // other log go on.
 func TestEventsOfADamagedCompressedLog(t *testing.T) {
 	d := makeLogDir(t)
-	plain := d.plain["audit.20240102T000000.log.gz.20240101T000000-1.enc"]
-	cmd := exec.Command("gzip", "-c")
-	cmd.Stdin = bytes.NewReader(plain)
-	gz, err := cmd.Output()
-	if err != nil {
-		t.Fatal(err)
+	var large bytes.Buffer
+	sample.AuditLog(&large, sample.AuditXML, 8<<20, 5, true)
+	damaged := map[string][]byte{
+		"audit.20240105T000000.log": d.plain["audit.20240102T000000.log.gz.20240101T000000-1.enc"],
+		"audit.20240106T000000.log": large.Bytes(),
 	}
-	gz[len(gz)-8] ^= 0xff // the trailer's CRC32
-	damaged := "audit.20240105T000000.log.gz.20240101T000000-1.enc"
-	d.add(t, damaged, plain, func(w *bytes.Buffer) {
-		aw, _ := crypto.NewAuditWriter(w, crypto.AuditPassword{Password: []byte("audit-pw")}, false)
-		aw.Write(gz)
-		aw.Close()
-	})
+	for name, plain := range damaged {
+		gz := gzipped(t, plain)
+		gz[len(gz)-8] ^= 0xff // the trailer's CRC32
+		d.add(t, name+".gz.20240101T000000-1.enc", plain, func(w *bytes.Buffer) {
+			aw, _ := crypto.NewAuditWriter(w, crypto.AuditPassword{Password: []byte("audit-pw")}, false)
+			aw.Write(gz)
+			aw.Close()
+		})
+	}
 	m := mount(t, d.dir, "--keyring", d.keyring, "--events", "--no-size-cache")
 	runOK(t, "ls", "-l", m.dir)
-	for _, name := range []string{"audit.20240105T000000.log.ndjson", "audit.20240105T000000.log"} {
-		if _, err := os.ReadFile(m.path(name)); !errors.Is(err, syscall.EIO) {
-			t.Errorf("%s: %v, want EIO", name, err)
-		}
-		if logs := m.logs.String(); !strings.Contains(logs, "cannot prove size") || !strings.Contains(logs, damaged) || !strings.Contains(logs, "CRC32") {
-			t.Errorf("after reading %s, no log line names the damaged log and the reason:\n%s", name, logs)
+	for log := range damaged {
+		for _, name := range []string{log + ".ndjson", log} {
+			if _, err := os.ReadFile(m.path(name)); !errors.Is(err, syscall.EIO) {
+				t.Errorf("%s: %v, want EIO", name, err)
+			}
+			if logs := m.logs.String(); !strings.Contains(logs, "cannot prove size") || !strings.Contains(logs, log) || !strings.Contains(logs, "CRC32") {
+				t.Errorf("after reading %s, no log line names the damaged log and the reason:\n%s", name, logs)
+			}
 		}
 	}
 	good := "audit.20240102T000000.log"
+	plain := d.plain[good+".gz.20240101T000000-1.enc"]
 	want := mysqllogfs(t, nil, "events", "--keyring", d.keyring, filepath.Join(d.dir, good+".gz.20240101T000000-1.enc"))
 	if got, err := os.ReadFile(m.path(good + ".ndjson")); err != nil || !bytes.Equal(got, want.stdout) {
 		t.Errorf("the other log's events: %d bytes, %v; want %d", len(got), err, len(want.stdout))
@@ -500,4 +505,16 @@ func TestEventsOfADamagedCompressedLog(t *testing.T) {
 	if syscall.Stat(m.path(good), &st); st.Size != int64(len(plain)) {
 		t.Errorf("the other log's size %d, want %d", st.Size, len(plain))
 	}
+}
+
+// gzipped is data compressed by gzip(1), one member.
+func gzipped(t *testing.T, data []byte) []byte {
+	t.Helper()
+	cmd := exec.Command("gzip", "-c")
+	cmd.Stdin = bytes.NewReader(data)
+	gz, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gz
 }

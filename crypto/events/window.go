@@ -127,12 +127,19 @@ func (w *window) close() {
 }
 
 // more reads at least one more byte into buf; false at the end of the stream or on an error.
+// Once buf is longer than a chunk (a record that long), it doubles it: the scanner looks at
+// the record again from its start after each call, which stays linear only so.
 func (w *window) more() bool {
-	for !w.eof && w.err == nil {
+	had := len(w.buf)
+	want := had + 1
+	if had > windowChunk {
+		want = 2 * had
+	}
+	for len(w.buf) < want && !w.eof && w.err == nil {
 		c, ok := w.next()
 		if !ok {
 			w.err = io.ErrClosedPipe // the window was closed: not reached by a scanner
-			return false
+			break
 		}
 		if c.n > 0 {
 			w.take(c)
@@ -142,15 +149,11 @@ func (w *window) more() bool {
 		switch {
 		case c.err == io.EOF:
 			w.eof = true
-			return c.n > 0
 		case c.err != nil:
 			w.err = c.err
-			return c.n > 0
-		case c.n > 0:
-			return true
 		}
 	}
-	return false
+	return len(w.buf) > had
 }
 
 // take makes buf what is left of it followed by the chunk's bytes: in the chunk's memory

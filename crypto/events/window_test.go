@@ -75,3 +75,26 @@ func TestWindowErrorAndClose(t *testing.T) {
 type neverEnding struct{}
 
 func (neverEnding) Read(p []byte) (int, error) { return len(p), nil }
+
+// A record longer than a chunk is read in doubling steps: its scanner looks at it again from
+// its start after each step, so steps of a chunk each would make a long record cost the
+// square of its length.
+func TestWindowDoublesForALongRecord(t *testing.T) {
+	record := int64(32 << 20)
+	win := newWindow(io.LimitReader(zeros{}, record))
+	defer win.close()
+	steps := 0
+	for win.more() {
+		steps++
+	}
+	if int64(len(win.buf)) != record || win.err != nil {
+		t.Fatalf("the window holds %d bytes of %d, error %v", len(win.buf), record, win.err)
+	}
+	if steps > 16 { // 64 KiB doubling to 1 MiB, then doubling to 32 MiB: 10
+		t.Errorf("%d calls of more to see a record of %d MiB whole", steps, record>>20)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }

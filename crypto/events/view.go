@@ -168,8 +168,11 @@ func (v *View) ReadAtContext(ctx context.Context, p []byte, off int64) (int, err
 		v.mu.Unlock()
 		return 0, io.EOF
 	}
-	c := v.take(off, min(off+int64(len(p)), v.outSize))
+	c, err := v.take(ctx, off, min(off+int64(len(p)), v.outSize))
 	v.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
 
 	n, err := c.readAt(ctx, p, off, v.outSize)
 	v.mu.Lock()
@@ -192,26 +195,34 @@ func (v *View) ReadAtContext(ctx context.Context, p []byte, off int64) (int, err
 
 // take returns a cursor for the read of [off, end), marked busy: the one whose decode is
 // nearest before off, once it is free and no read between the two is waiting for it; or a
-// new one from the point before off. Called with mu held.
-func (v *View) take(off, end int64) *cursor {
+// new one from the point before off; ctx's error if it is done first. Called with mu held.
+func (v *View) take(ctx context.Context, off, end int64) (*cursor, error) {
 	me := readSpan{off, end}
 	v.waiting = append(v.waiting, me)
 	defer func() {
 		v.waiting = slices.Delete(v.waiting, slices.Index(v.waiting, me), slices.Index(v.waiting, me)+1)
 		v.turn.Broadcast()
 	}()
+	var wake func() bool // wakes this read when ctx is done
 	for {
 		c, queued := v.nearestBefore(off)
 		if c == nil {
 			c = v.start(v.pointBefore(off))
 			v.cursors = append(v.cursors, c)
 		} else if c.busy || queued {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if wake == nil {
+				wake = context.AfterFunc(ctx, func() { v.mu.Lock(); v.turn.Broadcast(); v.mu.Unlock() })
+				defer wake()
+			}
 			v.turn.Wait()
 			continue
 		}
 		c.busy, c.next = true, end
 		v.sortCursors()
-		return c
+		return c, nil
 	}
 }
 

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mysqllogfs/mysqllogfs/tests/sample"
 )
@@ -176,4 +179,57 @@ func TestEventsOfTheBinlogInUse(t *testing.T) {
 		t.Fatalf("in use: %v, %d bytes of %d", err, got.Len(), want.Len())
 	}
 	compareView(t, "in use", inUse, Options{File: "x.000001"})
+}
+
+// A read queued behind another's decode stops when its context is done, though the decode it
+// waits for is still at work: an interrupted reader does not wait for someone else's read.
+func TestQueuedReadStopsWhenCancelled(t *testing.T) {
+	var doc bytes.Buffer
+	sample.AuditLog(&doc, sample.AuditXML, 8<<20, 5, true)
+	src := &gatedReader{r: bytes.NewReader(doc.Bytes()), gate: make(chan struct{})}
+	v := NewView(src, int64(doc.Len()), Options{File: "audit.log"})
+	if err := v.Measure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	src.closed.Store(true) // from now on the plaintext reads only once the gate opens
+	first := make(chan error)
+	go func() { _, err := v.ReadAt(make([]byte, 4<<20), 0); first <- err }()
+	for !src.waiting.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	second := make(chan error, 1)
+	go func() { _, err := v.ReadAtContext(ctx, make([]byte, 128<<10), 4<<20); second <- err }()
+	time.Sleep(20 * time.Millisecond) // let it queue behind the first
+	cancel()
+	select {
+	case err := <-second:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("the cancelled read: %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the cancelled read waits for the other read's decode")
+		defer func() { <-second }()
+	}
+	close(src.gate)
+	if err := <-first; err != nil {
+		t.Errorf("the first read: %v", err)
+	}
+	v.Release()
+}
+
+// gatedReader reads only once gate is open while closed is set, and says when a read waits.
+type gatedReader struct {
+	r       io.ReaderAt
+	gate    chan struct{}
+	closed  atomic.Bool
+	waiting atomic.Bool
+}
+
+func (g *gatedReader) ReadAt(p []byte, off int64) (int, error) {
+	if g.closed.Load() {
+		g.waiting.Store(true)
+		<-g.gate
+	}
+	return g.r.ReadAt(p, off)
 }

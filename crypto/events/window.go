@@ -121,6 +121,7 @@ func (w *window) close() {
 	w.release()
 	for range cap(w.free) {
 		if mem := <-w.free; mem != nil {
+			clear((*mem)[:min(len(*mem), carryRoom+w.size)]) // pooled memory keeps no plaintext; no read went past this
 			chunkMemory.Put(mem)
 		}
 	}

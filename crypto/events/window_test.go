@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -98,3 +99,25 @@ func TestWindowDoublesForALongRecord(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// The chunk memory a decode gives back to the pool holds none of its plaintext.
+func TestChunkMemoryKeepsNoPlaintext(t *testing.T) {
+	secret := []byte("SET PASSWORD='hunter2'")
+	log := []byte("<AUDIT>\n")
+	for len(log) < 3<<20 {
+		log = append(log, fmt.Sprintf("<AUDIT_RECORD NAME=\"Query\" SQLTEXT=\"%s\"/>\n", secret)...)
+	}
+	if err := Write(io.Discard, bytes.NewReader(log), Options{File: "a", Unfinished: true}); err != nil {
+		t.Fatal(err)
+	}
+	var kept []*[]byte
+	for range 4 { // as many as chunkMemory keeps
+		kept = append(kept, chunkMemory.Get())
+	}
+	for i, mem := range kept {
+		if bytes.Contains(*mem, []byte("hunter2")) {
+			t.Errorf("pooled chunk %d holds the log's plaintext", i)
+		}
+		chunkMemory.Put(mem)
+	}
+}

@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -248,4 +249,52 @@ func FuzzTextPrefix(f *testing.F) {
 			t.Fatalf("textPrefix(%q) = %d, want %d", s, got, want)
 		}
 	})
+}
+
+// shapesInTurn is an XML NEW log whose records come in 32 shapes in turn (five fields each
+// empty or not), more than the scanner keeps.
+func shapesInTurn(size int) []byte {
+	var b bytes.Buffer
+	b.WriteString("<AUDIT>\n")
+	for n := 0; b.Len() < size; n++ {
+		fmt.Fprintf(&b, " <AUDIT_RECORD>\n  <TIMESTAMP>2024-01-02T00:00:%02d UTC</TIMESTAMP>\n  <RECORD_ID>%d_2024-01-02T00:00:01</RECORD_ID>\n  <NAME>Query</NAME>\n", n%60, n)
+		for k, name := range []string{"USER", "OS_LOGIN", "HOST", "IP", "DB"} {
+			if n*7>>k&1 == 0 {
+				fmt.Fprintf(&b, "  <%s/>\n", name)
+			} else {
+				fmt.Fprintf(&b, "  <%s>v%d</%s>\n", name, n, name)
+			}
+		}
+		b.WriteString("  <SQLTEXT>SELECT * FROM orders WHERE customer = 'c-1'</SQLTEXT>\n </AUDIT_RECORD>\n")
+	}
+	b.WriteString("</AUDIT>\n")
+	return b.Bytes()
+}
+
+// A log of more shapes than are kept, in turn, reads as scanRecord reads it: shapes tried,
+// given up for a while, and tried again.
+func TestXMLShapesInTurn(t *testing.T) {
+	doc := shapesInTurn(2 << 20)
+	var byShape, byScan bytes.Buffer
+	err := writeXMLRecords(&byShape, bytes.NewReader(doc), Options{File: "f"})
+	scanErr := writeXMLRecords(&byScan, bytes.NewReader(doc), Options{File: "f", noShapes: true})
+	if err != nil || scanErr != nil || byShape.String() != byScan.String() {
+		t.Fatalf("by shape: %v, %d bytes; by scanRecord: %v, %d bytes", err, byShape.Len(), scanErr, byScan.Len())
+	}
+}
+
+// BenchmarkXMLShapesInTurn: records of 32 shapes in turn, with the shapes and without, to
+// show that trying shapes that do not fit costs little.
+func BenchmarkXMLShapesInTurn(b *testing.B) {
+	doc := shapesInTurn(64 << 20)
+	for _, noShapes := range []bool{false, true} {
+		b.Run(fmt.Sprintf("noShapes=%v", noShapes), func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			for b.Loop() {
+				if err := writeXMLRecords(io.Discard, bytes.NewReader(doc), Options{File: "f", noShapes: noShapes}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

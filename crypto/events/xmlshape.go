@@ -32,6 +32,12 @@ type shape struct {
 const (
 	maxShapes     = 4       // tried in turn, the one used last first
 	maxShapeBytes = 4 << 10 // a record with more than this around its values is not learned
+
+	// Shapes pay only while records fit them. After missRun records in a row fit none (a log
+	// of more shapes than are kept, in turn), the next restRecords are scanned without trying
+	// or learning any; then shapes are tried again.
+	missRun     = 8
+	restRecords = 1024
 )
 
 // xmlScan reads records into o, keeping the shapes it has seen.
@@ -40,6 +46,8 @@ type xmlScan struct {
 	opts   *Options
 	head   []byte // `{"@file":"...","@offset":`
 	shapes []*shape
+	misses int // records in a row that fit no shape
+	rest   int // records still to scan without shapes
 
 	// Of the last record scanRecord read: its values, where its "@offset" number ends in
 	// o.buf, and which value is its TIMESTAMP (-1 for none).
@@ -58,15 +66,25 @@ func newXMLScan(opts *Options) *xmlScan {
 
 // record reads the record at buf[i] into s.o as scanRecord does, by a kept shape if one fits.
 func (s *xmlScan) record(buf []byte, i int, at int64) (int, error) {
+	if s.opts.noShapes {
+		return s.scanRecord(buf, i, at)
+	}
+	if s.rest > 0 {
+		s.rest--
+		return s.scanRecord(buf, i, at)
+	}
 	for k, sh := range s.shapes {
 		if end, ok := s.fit(sh, buf, i, at); ok {
 			copy(s.shapes[1:k+1], s.shapes[:k])
 			s.shapes[0] = sh
+			s.misses = 0
 			return end, nil
 		}
 	}
 	end, err := s.scanRecord(buf, i, at)
-	if err == nil && !s.opts.noShapes {
+	if s.misses++; s.misses == missRun {
+		s.misses, s.rest = 0, restRecords
+	} else if err == nil {
 		s.learn(buf, i, max(end, -end))
 	}
 	return end, err

@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/replication"
 )
@@ -179,6 +180,8 @@ func (v *View) ReadAtContext(ctx context.Context, p []byte, off int64) (int, err
 	c.busy = false
 	if err != nil {
 		v.drop(c)
+	} else {
+		v.stopWhenIdle(c)
 	}
 	if len(v.cursors) > maxCursors { // the free one furthest behind goes
 		if i := slices.IndexFunc(v.cursors, func(c *cursor) bool { return !c.busy }); i >= 0 {
@@ -255,8 +258,31 @@ func (v *View) sortCursors() {
 	slices.SortFunc(v.cursors, func(a, b *cursor) int { return cmp.Compare(a.next, b.next) })
 }
 
+// idleStop is how long a decode no read uses keeps running: its window's memory (two
+// chunks) and goroutine go back then, and a read after it starts from the point before it.
+var idleStop = 5 * time.Second
+
+// stopWhenIdle drops c once no read has used it for idleStop. Called with mu held.
+func (v *View) stopWhenIdle(c *cursor) {
+	c.idleSince = time.Now()
+	if c.idle != nil {
+		c.idle.Reset(idleStop)
+		return
+	}
+	c.idle = time.AfterFunc(idleStop, func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if !c.busy && time.Since(c.idleSince) >= idleStop && slices.Contains(v.cursors, c) {
+			v.drop(c)
+		}
+	})
+}
+
 // drop stops a cursor and forgets it. Called with mu held, which the decode never takes.
 func (v *View) drop(c *cursor) {
+	if c.idle != nil {
+		c.idle.Stop()
+	}
 	c.stop()
 	v.cursors = slices.DeleteFunc(v.cursors, func(d *cursor) bool { return d == c })
 }
@@ -286,6 +312,10 @@ type cursor struct {
 	out  int64 // the offset of the next byte the pipe gives
 	next int64 // where the read that has it, or had it last, ends; guarded by View.mu
 	busy bool  // a read has it; guarded by View.mu
+	// When the last read let it go, and the timer that stops it if none takes it; guarded
+	// by View.mu.
+	idleSince time.Time
+	idle      *time.Timer
 	pipe *io.PipeReader
 	done chan struct{}
 }

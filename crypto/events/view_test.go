@@ -233,3 +233,40 @@ func (g *gatedReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return g.r.ReadAt(p, off)
 }
+
+// A decode no read has used for a while stops, giving back its memory and goroutine; the
+// next read starts one again and reads the same bytes.
+func TestIdleDecodeStops(t *testing.T) {
+	defer func(d time.Duration) { idleStop = d }(idleStop)
+	idleStop = 50 * time.Millisecond
+	var doc, want bytes.Buffer
+	sample.AuditLog(&doc, sample.AuditXML, 4<<20, 5, true)
+	if err := Write(&want, bytes.NewReader(doc.Bytes()), Options{File: "audit.log"}); err != nil {
+		t.Fatal(err)
+	}
+	v := NewView(bytes.NewReader(doc.Bytes()), int64(doc.Len()), Options{File: "audit.log"})
+	if err := v.Measure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer v.Release()
+	for _, off := range []int64{100, 200 << 10} {
+		got := make([]byte, 64<<10)
+		if _, err := v.ReadAt(got, off); err != nil || !bytes.Equal(got, want.Bytes()[off:off+int64(len(got))]) {
+			t.Fatalf("the read at %d: %v, or other bytes", off, err)
+		}
+		v.mu.Lock()
+		running := len(v.cursors)
+		v.mu.Unlock()
+		if running != 1 {
+			t.Fatalf("after a read, %d decodes run, want 1", running)
+		}
+		for deadline := time.Now().Add(10 * time.Second); running > 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			v.mu.Lock()
+			running = len(v.cursors)
+			v.mu.Unlock()
+		}
+		if running > 0 {
+			t.Fatalf("a decode idle for %v still runs", idleStop)
+		}
+	}
+}

@@ -316,8 +316,8 @@ type cursor struct {
 	// by View.mu.
 	idleSince time.Time
 	idle      *time.Timer
-	pipe *io.PipeReader
-	done chan struct{}
+	pipe      *io.PipeReader
+	done      chan struct{}
 }
 
 // start begins decoding at pt. Called with mu held.

@@ -5,6 +5,7 @@ package inflate
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -70,6 +71,10 @@ type checkpoint struct {
 	memberUoff   int64              // uncompressed offset where the member starts
 	flate        *inflateCheckpoint // relative to deflateStart and memberUoff, with its window
 	window       *window            // the charge for flate.window, shared with borrowing indexes
+	// The member's CRC32 up to uoff, known once a decode that began at the member's start
+	// has passed it: a decode resumed here checks the member's trailer too.
+	crc      uint32
+	crcKnown bool
 }
 
 // window counts the indexes holding a checkpoint's window; the last to let go gives its bytes
@@ -428,17 +433,17 @@ func (g *GzipReader) takeCursor(off int64) *gzCursor {
 }
 
 // record adds a checkpoint past the last one, when it is far enough to be worth its window.
-func (g *GzipReader) record(cp checkpoint) {
+func (g *GzipReader) record(cp checkpoint) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	last := g.points[len(g.points)-1]
 	if cp.uoff < last.uoff+g.spacing { // member starts too: a stream of tiny members must not
-		return // grow the index without bound
+		return false // grow the index without bound
 	}
 	if cp.flate != nil {
 		for !windows.reserve(int64(len(cp.flate.window))) {
 			if !g.thin() {
-				return // nothing of ours left to give back: go without this checkpoint
+				return false // nothing of ours left to give back: go without this checkpoint
 			}
 		}
 		w := *cp.flate
@@ -447,6 +452,17 @@ func (g *GzipReader) record(cp checkpoint) {
 		cp.window.hold()
 	}
 	g.points = append(g.points, cp)
+	return true
+}
+
+// noteCRC gives the checkpoint inside a member at uoff the member's CRC32 up to there.
+func (g *GzipReader) noteCRC(uoff int64, crc uint32) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	i, found := slices.BinarySearchFunc(g.points, uoff, func(p checkpoint, uoff int64) int { return cmp.Compare(p.uoff, uoff) })
+	if found && g.points[i].flate != nil {
+		g.points[i].crc, g.points[i].crcKnown = crc, true
+	}
 }
 
 // thin drops every other window of this index and doubles its spacing, to stay within the
@@ -548,7 +564,8 @@ type gzCursor struct {
 
 	deflateStart, memberUoff int64
 	crc                      uint32
-	crcValid                 bool // decoding began at the member's start, so its CRC can be checked
+	crcValid                 bool    // decoding began at the member's start, or at a checkpoint whose CRC was known
+	crcPending               []int64 // checkpoints this cursor recorded, whose CRC32 it has not reached yet
 	err                      error
 }
 
@@ -562,6 +579,7 @@ func (g *GzipReader) newCursor(cp checkpoint) *gzCursor {
 	c.deflateStart, c.memberUoff = cp.deflateStart, cp.memberUoff
 	c.fr = newDecoder(nil, c.br, cp.flate, c.onBlockEnd)
 	c.spare = c.fr
+	c.crc, c.crcValid = cp.crc, cp.crcKnown
 	return c
 }
 
@@ -578,7 +596,23 @@ func (c *gzCursor) reposition(coff int64) {
 func (c *gzCursor) compressedPos() int64 { return c.cr.base + c.cr.n - int64(c.br.Buffered()) }
 
 func (c *gzCursor) onBlockEnd(cp inflateCheckpoint) {
-	c.g.record(checkpoint{uoff: c.memberUoff + cp.uoff, deflateStart: c.deflateStart, memberUoff: c.memberUoff, flate: &cp})
+	uoff := c.memberUoff + cp.uoff
+	if c.g.record(checkpoint{uoff: uoff, deflateStart: c.deflateStart, memberUoff: c.memberUoff, flate: &cp}) && c.crcValid {
+		c.crcPending = append(c.crcPending, uoff) // decoded, not yet read out: its CRC comes when it is
+	}
+}
+
+// updateCRC adds the n bytes just read into p to the member's CRC32, giving the checkpoints
+// among them theirs.
+func (c *gzCursor) updateCRC(p []byte) {
+	done := 0
+	for len(c.crcPending) > 0 && c.crcPending[0] <= c.pos+int64(len(p)) {
+		k := int(c.crcPending[0] - c.pos)
+		c.crc = crc32.Update(c.crc, crc32.IEEETable, p[done:k])
+		c.g.noteCRC(c.crcPending[0], c.crc)
+		c.crcPending, done = c.crcPending[1:], k
+	}
+	c.crc = crc32.Update(c.crc, crc32.IEEETable, p[done:])
 }
 
 // readAt reads p at off, which is at or after the cursor's position.
@@ -622,7 +656,7 @@ func (c *gzCursor) read(p []byte) (int, error) {
 		}
 		n, err := c.fr.Read(p)
 		if c.crcValid {
-			c.crc = crc32.Update(c.crc, crc32.IEEETable, p[:n])
+			c.updateCRC(p[:n])
 		}
 		c.pos += int64(n)
 		switch {
@@ -662,7 +696,7 @@ func (c *gzCursor) startMember() error {
 	}
 	c.g.record(checkpoint{uoff: c.pos, header: header})
 	c.deflateStart, c.memberUoff = c.compressedPos(), c.pos
-	c.crc, c.crcValid = 0, true
+	c.crc, c.crcValid, c.crcPending = 0, true, c.crcPending[:0]
 	c.fr = newDecoder(c.spare, c.br, nil, c.onBlockEnd)
 	c.spare = c.fr
 	return nil

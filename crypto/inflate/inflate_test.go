@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
@@ -576,5 +577,90 @@ func TestCRCMismatchIsRemembered(t *testing.T) {
 	last := g.points[len(g.points)-1].uoff
 	if _, err := g.ReadAt(make([]byte, 1<<20), last); !errors.Is(err, ErrBadData) {
 		t.Errorf("a read from the last checkpoint to the end: %v, want the mismatch", err)
+	}
+}
+
+// A decode resumed from a checkpoint checks the member's CRC32 too, when the decode that
+// recorded the checkpoint began at the member's start: a damaged member read halfway, then
+// proven from there, is found damaged.
+func TestCRCCheckedFromACheckpoint(t *testing.T) {
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 256 << 10 { // 8 MiB: checkpoints inside the member
+		fmt.Fprintf(w, "<RECORD ID=\"%d\" NAME=\"Query\"/>\n", rng.Uint32())
+	}
+	w.Close()
+	for _, damaged := range []bool{false, true} {
+		stream := slices.Clone(gz.Bytes())
+		if damaged {
+			stream[len(stream)-8] ^= 0xff // the CRC32
+		}
+		g, err := NewGzipReader(bytes.NewReader(stream), int64(len(stream)), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.ReadAt(make([]byte, 1<<20), 5<<20); err != nil { // halfway, from the start
+			t.Fatal(err)
+		}
+		if len(g.points) < 3 || !g.points[len(g.points)-1].crcKnown {
+			t.Fatalf("%d checkpoints, the last with its CRC %v: the test needs one", len(g.points), g.points[len(g.points)-1].crcKnown)
+		}
+		err = g.Measure(context.Background())
+		if damaged && (!errors.Is(err, ErrBadData) || g.SizeExact()) {
+			t.Errorf("a damaged member proven from a checkpoint: %v, exact %v; want the CRC32 mismatch", err, g.SizeExact())
+		}
+		if !damaged && (err != nil || !g.SizeExact()) {
+			t.Errorf("a good member proven from a checkpoint: %v, exact %v", err, g.SizeExact())
+		}
+		g.Release()
+	}
+}
+
+// Reads at random places of a good stream of several members, many resumed from checkpoints
+// that carry a CRC32, all reaching member ends: every byte right and no CRC32 error.
+func TestCRCFromCheckpointsOfAGoodStream(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var plain, stream bytes.Buffer
+	for _, size := range []int{3 << 20, 1, 5 << 20, 2 << 20} {
+		var member []byte
+		for len(member) < size {
+			member = fmt.Appendf(member, "<RECORD ID=\"%d\" NAME=\"Query\"/>\n", rng.Uint32())
+		}
+		member = member[:size]
+		plain.Write(member)
+		w := gzip.NewWriter(&stream)
+		w.Write(member)
+		w.Close()
+	}
+	want := plain.Bytes()
+	g, err := NewGzipReader(bytes.NewReader(stream.Bytes()), int64(stream.Len()), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Release()
+	var wg sync.WaitGroup
+	for k := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(k), 7))
+			buf := make([]byte, 4<<20)
+			for range 40 {
+				off := rng.Int64N(int64(len(want)))
+				n, err := g.ReadAt(buf, off)
+				if err != nil && err != io.EOF || !bytes.Equal(buf[:n], want[off:min(off+int64(len(buf)), int64(len(want)))]) {
+					t.Errorf("ReadAt(%d): %d bytes, %v", off, n, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if known := slices.IndexFunc(g.points, func(p checkpoint) bool { return p.crcKnown }); known < 0 {
+		t.Errorf("none of %d checkpoints carries a CRC32: the test checks nothing", len(g.points))
+	}
+	if err := g.Measure(context.Background()); err != nil || g.Size() != int64(len(want)) {
+		t.Errorf("Measure: %v, size %d of %d", err, g.Size(), len(want))
 	}
 }

@@ -133,7 +133,12 @@ func (v *view) eventsOf(ctx context.Context, o *opened) (*events.View, error) {
 			size = o.reader.Size()
 		}
 		name := o.reader.PlainName
-		o.events = events.NewView(o.reader, size, events.Options{File: name, Unfinished: crypto.MayBeUnfinished(name)})
+		if o.grownFrom != nil { // decoded from the older version's last point on
+			o.events = o.grownFrom.Grown(o.reader, size)
+		} else {
+			o.events = events.NewView(o.reader, size, events.Options{File: name, Unfinished: crypto.MayBeUnfinished(name)})
+		}
+		o.grownFrom = nil
 	}
 	err := o.events.Measure(ctx)
 	if unproven && (ctx.Err() == nil || o.reader.SizeExact()) {
@@ -160,6 +165,7 @@ func (v *view) eventsOf(ctx context.Context, o *opened) (*events.View, error) {
 	// store, one per version.
 	settled := time.Since(time.Unix(0, o.stamp.mtime)) > time.Minute
 	v.sizes.record(o.path+eventsSuffix, eventsStampOf(o.stamp), o.events.Size(), true, settled)
+	o.measuredEvents.Store(o.events)
 	return o.events, nil
 }
 

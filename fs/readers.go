@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,6 +41,9 @@ type opened struct {
 	eventsMu  sync.Mutex
 	events    *events.View // its decoded events, once a .ndjson was asked for (events.go)
 	eventsErr error        // why they do not decode
+	grownFrom *events.View // the measured events of the version before it grew: continued
+
+	measuredEvents atomic.Pointer[events.View] // events, once measured, for the next version
 }
 
 func (o *opened) size(sourceSize int64) int64 {
@@ -93,14 +97,16 @@ func (c *readers) get(path string, st *syscall.Stat_t) *opened {
 		c.mu.Lock()
 	}
 	var previous *crypto.Reader // the same file before it grew: its index is continued
+	var grownFrom *events.View  // and its events'
 	if o, ok := c.byKey[path]; ok && o.err == nil && o.stamp.ino == s.ino && o.stamp.size <= s.size {
-		previous = o.reader.Reader
+		previous, grownFrom = o.reader.Reader, o.measuredEvents.Load()
 	}
 	p := &pendingOpen{stamp: s, done: make(chan struct{})}
 	c.opening[path] = p
 	c.mu.Unlock()
 
 	o := c.open(path, s, previous)
+	o.grownFrom = grownFrom
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.opening[path] == p {

@@ -60,19 +60,38 @@ func NewView(src io.ReaderAt, size int64, opts Options) *View {
 	return v
 }
 
-// Measure decodes the whole log once: after it, Size is exact and reads find the index.
+// Grown returns the view of src, the same log grown to size (or -1, as for NewView), whose
+// Measure decodes only from v's last point on: a log still being written changes only past
+// its end, so its events before a point do not change either. v must be measured; a log
+// that cannot be unfinished is not expected to grow, and is measured whole.
+func (v *View) Grown(src io.ReaderAt, size int64) *View {
+	g := NewView(src, size, v.opts)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.measured && v.opts.Unfinished {
+		g.points, g.spacing, g.binlog = slices.Clone(v.points), v.spacing, v.binlog
+	}
+	return g
+}
+
+// Measure decodes the log once, or what it has grown by since the view it was Grown from:
+// after it, Size is exact and reads find the index.
 func (v *View) Measure(ctx context.Context) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.measured {
 		return nil
 	}
-	count := &counter{}
+	if len(v.points) == 0 {
+		v.points = []point{{0, 0, nil}}
+	}
+	from := v.points[len(v.points)-1]
+	v.format = from.format
+	count := &counter{n: from.out}
 	opts := v.opts
 	opts.observe = func(at int64, e *replication.BinlogEvent, outside bool) { v.note(count.n, at, e, outside) }
-	v.points = []point{{0, 0, nil}}
-	plain := &countingReader{r: ctxReader{ctx, io.NewSectionReader(v.src, 0, v.plainBound())}}
-	err := decode(count, plain, opts)
+	plain := &countingReader{r: ctxReader{ctx, io.NewSectionReader(v.src, from.in, v.plainBound()-from.in)}, n: from.in}
+	err := decodeFrom(count, plain, from, v.binlog, opts)
 	if err == nil {
 		_, err = io.Copy(io.Discard, plain) // to the end, which a size to learn is
 	}
@@ -325,19 +344,11 @@ func (v *View) start(pt point) *cursor {
 	pr, pw := io.Pipe()
 	c := &cursor{out: pt.out, next: pt.out, pipe: pr, done: make(chan struct{})}
 	src := io.NewSectionReader(v.src, pt.in, v.size-pt.in)
-	opts, binlog, format := v.opts, v.binlog, pt.format
+	opts, binlog := v.opts, v.binlog
 	go func() {
 		defer close(c.done)
 		out := bufio.NewWriterSize(pw, 64<<10)
-		var err error
-		switch {
-		case binlog && pt.in > 0:
-			err = resumeBinlog(out, bufio.NewReaderSize(src, 256<<10), format, pt.in, opts)
-		case pt.in > 0:
-			err = writeAuditFrom(out, bufio.NewReaderSize(src, 256<<10), pt.in, opts)
-		default:
-			err = decode(out, src, opts)
-		}
+		err := decodeFrom(out, src, pt, binlog, opts)
 		if err == nil {
 			err = out.Flush()
 		}
@@ -393,6 +404,17 @@ func (c *cursor) stop() {
 }
 
 var errStopped = errors.New("stopped")
+
+// decodeFrom writes the events from point pt on to w; r is the plaintext from pt on.
+func decodeFrom(w io.Writer, r io.Reader, pt point, binlog bool, opts Options) error {
+	switch {
+	case binlog && pt.in > 0:
+		return resumeBinlog(w, bufio.NewReaderSize(r, 256<<10), pt.format, pt.in, opts)
+	case pt.in > 0:
+		return writeAuditFrom(w, bufio.NewReaderSize(r, 256<<10), pt.in, opts)
+	}
+	return decode(w, r, opts)
+}
 
 // decode writes the events of plaintext from its start to w, unbuffered above w.
 func decode(w io.Writer, r io.Reader, opts Options) error {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -269,4 +270,63 @@ func TestIdleDecodeStops(t *testing.T) {
 			t.Fatalf("a decode idle for %v still runs", idleStop)
 		}
 	}
+}
+
+// The view of a log that has grown continues the older version's index: its Measure reads
+// only from the older one's last point on, and gives every byte Write gives for the whole
+// log, for binlogs and audit logs cut anywhere, even inside an event.
+func TestGrownViewDecodesOnlyWhatIsNew(t *testing.T) {
+	var rows, xmlLog, jsonLog bytes.Buffer
+	sample.RowBinlog(&rows, 1<<20, 1, "binlog.000002")
+	sample.AuditLog(&xmlLog, sample.AuditXML, 1<<20, 2, false)
+	sample.AuditLog(&jsonLog, sample.AuditJSON, 1<<20, 3, false)
+	for name, log := range map[string][]byte{"binlog.000001": rows.Bytes(), "audit.log (XML)": xmlLog.Bytes(), "audit.log (JSON)": jsonLog.Bytes()} {
+		opts := Options{File: name, Unfinished: true}
+		var want bytes.Buffer
+		if err := Write(&want, bytes.NewReader(log), opts); err != nil {
+			t.Fatalf("%s: Write: %v", name, err)
+		}
+		older := NewView(bytes.NewReader(log[:len(log)/3+7]), -1, opts)
+		older.spacing = 4096
+		if err := older.Measure(context.Background()); err != nil {
+			t.Fatalf("%s: the oldest version: %v", name, err)
+		}
+		older = older.Grown(bytes.NewReader(log[:len(log)*2/3+7]), -1) // grown twice
+		if err := older.Measure(context.Background()); err != nil {
+			t.Fatalf("%s: the older version: %v", name, err)
+		}
+		last := older.points[len(older.points)-1].in
+		src := &lowestRead{r: bytes.NewReader(log), lowest: int64(len(log))}
+		grown := older.Grown(src, -1)
+		if err := grown.Measure(context.Background()); err != nil {
+			t.Fatalf("%s: the grown version: %v", name, err)
+		}
+		if src.lowest < last || last == 0 {
+			t.Errorf("%s: the grown version's decode read from byte %d; the older one's last point is at %d", name, src.lowest, last)
+		}
+		if grown.Size() != int64(want.Len()) || grown.PlainSize() != int64(len(log)) {
+			t.Fatalf("%s: grown: %d bytes of events of %d plaintext; Write: %d of %d", name, grown.Size(), grown.PlainSize(), want.Len(), len(log))
+		}
+		for off := int64(want.Len()) - 1000; off > 0; off -= 5000 { // backwards: from the points, old and new
+			got := make([]byte, 1000)
+			if n, err := grown.ReadAt(got, off); n != len(got) || !bytes.Equal(got, want.Bytes()[off:off+1000]) {
+				t.Fatalf("%s: the grown view at %d reads %d bytes (%v), other than Write's", name, off, n, err)
+			}
+		}
+		grown.Release()
+	}
+}
+
+// lowestRead remembers the lowest offset read.
+type lowestRead struct {
+	r      io.ReaderAt
+	mu     sync.Mutex
+	lowest int64
+}
+
+func (l *lowestRead) ReadAt(p []byte, off int64) (int, error) {
+	l.mu.Lock()
+	l.lowest = min(l.lowest, off)
+	l.mu.Unlock()
+	return l.r.ReadAt(p, off)
 }

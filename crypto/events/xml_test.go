@@ -251,15 +251,15 @@ func FuzzTextPrefix(f *testing.F) {
 	})
 }
 
-// shapesInTurn is an XML NEW log whose records come in 32 shapes in turn (five fields each
-// empty or not), more than the scanner keeps.
-func shapesInTurn(size int) []byte {
+// mixedShapes is an XML NEW log whose record n leaves empty the fields of empty(n), a bit
+// mask over five of them: each mask is a shape of its own.
+func mixedShapes(size int, empty func(n int) int) []byte {
 	var b bytes.Buffer
 	b.WriteString("<AUDIT>\n")
 	for n := 0; b.Len() < size; n++ {
 		fmt.Fprintf(&b, " <AUDIT_RECORD>\n  <TIMESTAMP>2024-01-02T00:00:%02d UTC</TIMESTAMP>\n  <RECORD_ID>%d_2024-01-02T00:00:01</RECORD_ID>\n  <NAME>Query</NAME>\n", n%60, n)
 		for k, name := range []string{"USER", "OS_LOGIN", "HOST", "IP", "DB"} {
-			if n*7>>k&1 == 0 {
+			if empty(n)>>k&1 == 1 {
 				fmt.Fprintf(&b, "  <%s/>\n", name)
 			} else {
 				fmt.Fprintf(&b, "  <%s>v%d</%s>\n", name, n, name)
@@ -271,30 +271,49 @@ func shapesInTurn(size int) []byte {
 	return b.Bytes()
 }
 
-// A log of more shapes than are kept, in turn, reads as scanRecord reads it: shapes tried,
-// given up for a while, and tried again.
-func TestXMLShapesInTurn(t *testing.T) {
-	doc := shapesInTurn(2 << 20)
-	var byShape, byScan bytes.Buffer
-	err := writeXMLRecords(&byShape, bytes.NewReader(doc), Options{File: "f"})
-	scanErr := writeXMLRecords(&byScan, bytes.NewReader(doc), Options{File: "f", noShapes: true})
-	if err != nil || scanErr != nil || byShape.String() != byScan.String() {
-		t.Fatalf("by shape: %v, %d bytes; by scanRecord: %v, %d bytes", err, byShape.Len(), scanErr, byScan.Len())
+// shapeMixes: 32 shapes in turn, more than the scanner keeps; and the server's one shape with
+// a burst of eight others every 300 or 5000 records (a connection storm, say).
+var shapeMixes = map[string]func(n int) int{
+	"inTurn":     func(n int) int { return ^(n * 7) & 31 },
+	"burst/300":  func(n int) int { return burst(n, 300) },
+	"burst/5000": func(n int) int { return burst(n, 5000) },
+}
+
+func burst(n, every int) int {
+	if n%every < 8 {
+		return (n%every + 1) & 31
+	}
+	return 0
+}
+
+// Logs of mixed shapes read as scanRecord reads them: shapes tried, given up for a while,
+// and tried again.
+func TestXMLMixedShapes(t *testing.T) {
+	for name, empty := range shapeMixes {
+		doc := mixedShapes(2<<20, empty)
+		var byShape, byScan bytes.Buffer
+		err := writeXMLRecords(&byShape, bytes.NewReader(doc), Options{File: "f"})
+		scanErr := writeXMLRecords(&byScan, bytes.NewReader(doc), Options{File: "f", noShapes: true})
+		if err != nil || scanErr != nil || byShape.String() != byScan.String() {
+			t.Fatalf("%s: by shape: %v, %d bytes; by scanRecord: %v, %d bytes", name, err, byShape.Len(), scanErr, byScan.Len())
+		}
 	}
 }
 
-// BenchmarkXMLShapesInTurn: records of 32 shapes in turn, with the shapes and without, to
-// show that trying shapes that do not fit costs little.
-func BenchmarkXMLShapesInTurn(b *testing.B) {
-	doc := shapesInTurn(64 << 20)
-	for _, noShapes := range []bool{false, true} {
-		b.Run(fmt.Sprintf("noShapes=%v", noShapes), func(b *testing.B) {
-			b.SetBytes(int64(len(doc)))
-			for b.Loop() {
-				if err := writeXMLRecords(io.Discard, bytes.NewReader(doc), Options{File: "f", noShapes: noShapes}); err != nil {
-					b.Fatal(err)
+// BenchmarkXMLMixedShapes: the mixes with shapes and without, to show that trying shapes
+// that do not fit costs little and that a burst of others does not stop them.
+func BenchmarkXMLMixedShapes(b *testing.B) {
+	for _, name := range []string{"inTurn", "burst/300", "burst/5000"} {
+		doc := mixedShapes(64<<20, shapeMixes[name])
+		for _, noShapes := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/noShapes=%v", name, noShapes), func(b *testing.B) {
+				b.SetBytes(int64(len(doc)))
+				for b.Loop() {
+					if err := writeXMLRecords(io.Discard, bytes.NewReader(doc), Options{File: "f", noShapes: noShapes}); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -33,11 +33,12 @@ const (
 	maxShapes     = 4       // tried in turn, the one used last first
 	maxShapeBytes = 4 << 10 // a record with more than this around its values is not learned
 
-	// Shapes pay only while records fit them. After missRun records in a row fit none (a log
-	// of more shapes than are kept, in turn), the next restRecords are scanned without trying
-	// or learning any; then shapes are tried again.
-	missRun     = 8
-	restRecords = 1024
+	// Shapes pay only while records fit them. When fewer than a quarter of shapeSample
+	// records fit (a log of more shapes than are kept, in turn), the next restRecords are
+	// scanned without trying or learning any; then shapes are tried again. A burst of other
+	// records among the server's usual one does not stop them.
+	shapeSample = 128
+	restRecords = 4096
 )
 
 // xmlScan reads records into o, keeping the shapes it has seen.
@@ -46,7 +47,8 @@ type xmlScan struct {
 	opts   *Options
 	head   []byte // `{"@file":"...","@offset":`
 	shapes []*shape
-	misses int // records in a row that fit no shape
+	tried  int // records of the current sample
+	fitted int // of them, those a shape read
 	rest   int // records still to scan without shapes
 
 	// Of the last record scanRecord read: its values, where its "@offset" number ends in
@@ -70,24 +72,41 @@ func (s *xmlScan) record(buf []byte, i int, at int64) (int, error) {
 		return s.scanRecord(buf, i, at)
 	}
 	if s.rest > 0 {
-		s.rest--
-		return s.scanRecord(buf, i, at)
+		end, err := s.scanRecord(buf, i, at)
+		if err == nil {
+			s.rest--
+		}
+		return end, err
 	}
 	for k, sh := range s.shapes {
 		if end, ok := s.fit(sh, buf, i, at); ok {
 			copy(s.shapes[1:k+1], s.shapes[:k])
 			s.shapes[0] = sh
-			s.misses = 0
+			s.count(true)
 			return end, nil
 		}
 	}
 	end, err := s.scanRecord(buf, i, at)
-	if s.misses++; s.misses == missRun {
-		s.misses, s.rest = 0, restRecords
-	} else if err == nil {
+	if err == nil { // not a record cut short by the window, which comes again
 		s.learn(buf, i, max(end, -end))
+		s.count(false)
 	}
 	return end, err
+}
+
+// count notes whether a shape read a record, and rests the shapes after a sample of records
+// that few of them fit.
+func (s *xmlScan) count(fitted bool) {
+	s.tried++
+	if fitted {
+		s.fitted++
+	}
+	if s.tried == shapeSample {
+		if s.fitted < shapeSample/4 {
+			s.rest = restRecords
+		}
+		s.tried, s.fitted = 0, 0
+	}
 }
 
 // fit reads the record at buf[i] if it has the shape sh.

@@ -382,8 +382,9 @@ func (g *GzipReader) busyNear(off int64) bool {
 	return false
 }
 
-// Measure decodes from the furthest checkpoint to the end of the stream, unless a scan has
-// already reached it.
+// Measure decodes from the furthest checkpoint it can check the CRC32 from (a member's start,
+// or one that carries the member's CRC32 up to it) to the end of the stream, unless a scan
+// has already reached it.
 // It stops with ctx's error when ctx is done.
 func (g *GzipReader) Measure(ctx context.Context) error {
 	g.scanning.Lock()
@@ -393,7 +394,11 @@ func (g *GzipReader) Measure(ctx context.Context) error {
 		g.mu.Unlock()
 		return nil
 	}
-	c := g.newCursor(g.points[len(g.points)-1])
+	from := len(g.points) - 1
+	for g.points[from].flate != nil && !g.points[from].crcKnown {
+		from--
+	}
+	c := g.newCursor(g.points[from])
 	g.mu.Unlock()
 	c.cr.ctx = ctx // a stream of members that decode to nothing must stop too; the cursor is Measure's own
 	for {
@@ -433,12 +438,15 @@ func (g *GzipReader) takeCursor(off int64) *gzCursor {
 }
 
 // record adds a checkpoint past the last one, when it is far enough to be worth its window.
-func (g *GzipReader) record(cp checkpoint) bool {
+func (g *GzipReader) record(cp checkpoint) (needsCRC bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	last := g.points[len(g.points)-1]
 	if cp.uoff < last.uoff+g.spacing { // member starts too: a stream of tiny members must not
-		return false // grow the index without bound
+		// grow the index without bound. A checkpoint here whose CRC32 its decode did not
+		// reach may get it from this one.
+		i, found := g.pointAt(cp.uoff)
+		return found && g.points[i].flate != nil && !g.points[i].crcKnown
 	}
 	if cp.flate != nil {
 		for !windows.reserve(int64(len(cp.flate.window))) {
@@ -459,10 +467,14 @@ func (g *GzipReader) record(cp checkpoint) bool {
 func (g *GzipReader) noteCRC(uoff int64, crc uint32) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	i, found := slices.BinarySearchFunc(g.points, uoff, func(p checkpoint, uoff int64) int { return cmp.Compare(p.uoff, uoff) })
-	if found && g.points[i].flate != nil {
+	if i, found := g.pointAt(uoff); found && g.points[i].flate != nil {
 		g.points[i].crc, g.points[i].crcKnown = crc, true
 	}
+}
+
+// pointAt finds the checkpoint at uoff. Called with mu held.
+func (g *GzipReader) pointAt(uoff int64) (int, bool) {
+	return slices.BinarySearchFunc(g.points, uoff, func(p checkpoint, uoff int64) int { return cmp.Compare(p.uoff, uoff) })
 }
 
 // thin drops every other window of this index and doubles its spacing, to stay within the
@@ -597,7 +609,8 @@ func (c *gzCursor) compressedPos() int64 { return c.cr.base + c.cr.n - int64(c.b
 
 func (c *gzCursor) onBlockEnd(cp inflateCheckpoint) {
 	uoff := c.memberUoff + cp.uoff
-	if c.g.record(checkpoint{uoff: uoff, deflateStart: c.deflateStart, memberUoff: c.memberUoff, flate: &cp}) && c.crcValid {
+	needsCRC := c.g.record(checkpoint{uoff: uoff, deflateStart: c.deflateStart, memberUoff: c.memberUoff, flate: &cp})
+	if needsCRC && c.crcValid {
 		c.crcPending = append(c.crcPending, uoff) // decoded, not yet read out: its CRC comes when it is
 	}
 }

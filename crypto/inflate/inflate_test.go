@@ -667,3 +667,43 @@ func TestCRCFromCheckpointsOfAGoodStream(t *testing.T) {
 		t.Errorf("Measure: %v, size %d of %d", err, g.Size(), len(want))
 	}
 }
+
+// The other order of TestCRCMismatchIsRemembered (from review): reads from the start leave a
+// checkpoint whose CRC32 its cursor has not reached when that cursor is dropped (a third idle
+// one), so the checkpoint never gets it. The proof must not start from there, where it could
+// not check the trailer, and prove the size of a damaged stream; a later decode from the
+// member's start fills in the checkpoint's CRC32.
+func TestProofStartsWhereItCanCheckTheCRC(t *testing.T) {
+	stream := gzipped(records(5, 6<<20))
+	stream[len(stream)-8] ^= 0xff // the CRC32
+	g, err := NewGzipReader(bytes.NewReader(stream), int64(len(stream)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Release()
+	buf := make([]byte, 100<<10)
+	var off int64
+	for {
+		if _, err := g.ReadAt(buf, off); err != nil {
+			t.Fatal(err)
+		}
+		off += int64(len(buf))
+		if last := g.points[len(g.points)-1]; len(g.points) > 1 && last.flate != nil && !last.crcKnown {
+			break // a checkpoint decoded past, not yet read out
+		}
+		if off > 5<<20 {
+			t.Fatal("no checkpoint waiting for its CRC32 at a read's end: the test checks nothing")
+		}
+	}
+	g.ReadAt(buf[:10], 0) // two more idle cursors from the start: the one with the pending CRC32 goes
+	g.ReadAt(buf[:10], 0)
+	if last := g.points[len(g.points)-1]; last.crcKnown {
+		t.Fatal("the checkpoint got its CRC32: the test checks nothing")
+	}
+	if err := g.Measure(context.Background()); !errors.Is(err, ErrBadData) || g.SizeExact() {
+		t.Errorf("the proof of a stream with a damaged CRC32: %v, exact %v", err, g.SizeExact())
+	}
+	if known := slices.IndexFunc(g.points[1:], func(p checkpoint) bool { return !p.crcKnown }); known >= 0 {
+		t.Errorf("checkpoint %d still has no CRC32 after a decode from the member's start passed it", known+1)
+	}
+}

@@ -79,6 +79,7 @@ type Reader struct {
 	format format
 	data   plaintext
 	mark   sourceMark // what the source was, for a reader of it grown to continue this one
+	grown  bool       // it continues Options.Previous: the same file, grown
 }
 
 // sourceMark tells cheaply whether a grown file still starts with the bytes a reader read: its
@@ -103,6 +104,10 @@ func markOf(src io.ReaderAt, size int64) sourceMark {
 	h.Sum(m.sum[:0])
 	return m
 }
+
+// Continues reports whether the reader continues Options.Previous: the file is the one that
+// reader read, grown. Work built on the older plaintext may be continued too.
+func (r *Reader) Continues() bool { return r.grown }
 
 // ReadAt reads plaintext at off. Errors for bad data wrap ErrCorrupt.
 func (r *Reader) ReadAt(p []byte, off int64) (int, error) { return r.data.ReadAt(p, off) }
@@ -192,6 +197,7 @@ func Open(src io.ReaderAt, size int64, name string, keys keysrc.Source, opts Opt
 	if prev := opts.Previous; prev != nil && (prev.mark.size < 0 || prev.mark.size > size || markOf(src, prev.mark.size) != prev.mark) {
 		opts.Previous = nil // not the same file grown
 	}
+	r.grown = opts.Previous != nil
 	data, err := f.open(opening{src: src, size: size, head: head, info: &r.Info, keys: keys, opts: opts})
 	if err != nil {
 		return nil, err

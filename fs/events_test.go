@@ -3,11 +3,15 @@ package fs
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto/events"
 	"github.com/mysqllogfs/mysqllogfs/keysrc"
@@ -51,5 +55,68 @@ func TestGrownLogContinuesItsEvents(t *testing.T) {
 	events.Write(&want, bytes.NewReader(full.Bytes()), events.Options{File: "binlog.000001", Unfinished: true})
 	if err != nil || grownEvents.Size() != int64(want.Len()) {
 		t.Fatalf("the grown version's events: %v, %d bytes; events.Write gives %d", err, grownEvents.Size(), want.Len())
+	}
+}
+
+// queryBinlog is a binlog of n transactions whose statements have the same length whatever
+// quote is, so that two such binlogs have their events at the same offsets.
+func queryBinlog(n int, quote string) []byte {
+	var b bytes.Buffer
+	w := sample.NewBinlogWriter(&b, time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))
+	filler := strings.Repeat(quote, 200)
+	for i := range n {
+		w.Transaction("shop", uint64(i+1), fmt.Sprintf("INSERT INTO notes VALUES (%08d, '%s')", i, filler))
+	}
+	w.Close("binlog.000002")
+	return b.Bytes()
+}
+
+// A log rewritten in place (cp over it: same inode, not smaller) is not the same log grown:
+// its events are decoded afresh, not continued from the older version's points, which would
+// give the older version's offsets over the newer one's bytes. (From review.)
+func TestRewrittenLogStartsItsEventsAgain(t *testing.T) {
+	dir := t.TempDir()
+	older := queryBinlog(12000, "a")
+	newer := queryBinlog(24000, `"`) // same event offsets; each '"' is 2 bytes in JSON
+	path := filepath.Join(dir, "binlog.000001")
+	if err := os.WriteFile(path, older[:len(older)*3/4], 0o640); err != nil {
+		t.Fatal(err)
+	}
+	root, err := NewRoot(dir, Options{Keys: keysrc.KeyDir(t.TempDir()), Log: slog.New(slog.DiscardHandler), Events: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := root.(*dirNode).view
+	var st syscall.Stat_t
+	syscall.Lstat(path, &st)
+	o1 := v.readers.get(path, &st)
+	defer v.readers.put(o1)
+	_, err = v.eventsOf(context.Background(), o1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, newer, 0o640); err != nil { // O_TRUNC: same inode
+		t.Fatal(err)
+	}
+	var st2 syscall.Stat_t
+	syscall.Lstat(path, &st2)
+	if st2.Ino != st.Ino {
+		t.Fatal("the rewrite made another inode: the test checks nothing")
+	}
+	o2 := v.readers.get(path, &st2)
+	defer v.readers.put(o2)
+	if o2.grownFrom != nil {
+		t.Error("the rewritten log continues the older one's events")
+	}
+	e2, err := v.eventsOf(context.Background(), o2)
+	var want bytes.Buffer
+	events.Write(&want, bytes.NewReader(newer), events.Options{File: "binlog.000001", Unfinished: true})
+	if err != nil {
+		t.Fatalf("events of the rewritten log: %v", err)
+	}
+	got, rerr := io.ReadAll(io.NewSectionReader(e2, 0, e2.Size()))
+	if e2.Size() != int64(want.Len()) || !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("events of the rewritten log: size %d, read %d bytes (%v), equal %v; events.Write gives %d bytes",
+			e2.Size(), len(got), rerr, bytes.Equal(got, want.Bytes()), want.Len())
 	}
 }

@@ -106,7 +106,9 @@ func (c *readers) get(path string, st *syscall.Stat_t) *opened {
 	c.mu.Unlock()
 
 	o := c.open(path, s, previous)
-	o.grownFrom = grownFrom
+	if o.err == nil && o.reader.Continues() { // not a file rewritten in place
+		o.grownFrom = grownFrom
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.opening[path] == p {

@@ -85,6 +85,9 @@ func (v *View) Measure(ctx context.Context) error {
 	if len(v.points) == 0 {
 		v.points = []point{{0, 0, nil}}
 	}
+	// A Measure that fails leaves the index as it found it: one resumed from points a failed
+	// pass recorded would skip the checks of the whole log that a pass from its start makes.
+	points, spacing := slices.Clone(v.points), v.spacing
 	from := v.points[len(v.points)-1]
 	v.format = from.format
 	count := &counter{n: from.out}
@@ -96,6 +99,7 @@ func (v *View) Measure(ctx context.Context) error {
 		_, err = io.Copy(io.Discard, plain) // to the end, which a size to learn is
 	}
 	if err != nil {
+		v.points, v.spacing = points, spacing
 		return err
 	}
 	if v.size < 0 {

@@ -287,6 +287,19 @@ func TestEventsOfLiveMariaDB(t *testing.T) {
 	if deleted["id"] != json.Number("2") || deleted["vc"] != "changed" {
 		t.Errorf("the delete: %v", deleted)
 	}
+
+	// The README's one-liner finds every change to one primary key across the encrypted
+	// binlogs: the insert, the update and the delete of row 2, in order.
+	binlogs, _ := filepath.Glob(filepath.Join(srv.binlogs, "mariadb-bin.0*"))
+	all := mysqllogfs(t, nil, append([]string{"events", "--mariadb-keys", srv.keys, "--mariadb-keys-secret-file", srv.filekey}, binlogs...)...)
+	jq := exec.Command(requireProgram(t, "jq"), "-c", `select(.table=="t")
+      | {time, gtid, type, row: .rows[]?} | select((.row.before // .row.after).id == 2)`)
+	jq.Stdin = bytes.NewReader(all.stdout)
+	out, err := jq.Output()
+	changes := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err != nil || len(changes) != 3 || !strings.Contains(changes[0], `"Write_rows`) || !strings.Contains(changes[1], `"Update_rows`) || !strings.Contains(changes[2], `"Delete_rows`) {
+		t.Errorf("the README's jq one-liner over %d binlogs (%v):\n%s", len(binlogs), err, out)
+	}
 }
 
 func hexOf(b []byte) string { return fmt.Sprintf("%x", b) }

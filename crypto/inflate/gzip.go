@@ -445,8 +445,8 @@ func (g *GzipReader) record(cp checkpoint) (needsCRC bool) {
 	if cp.uoff < last.uoff+g.spacing { // member starts too: a stream of tiny members must not
 		// grow the index without bound. A checkpoint here whose CRC32 its decode did not
 		// reach may get it from this one.
-		i, found := g.pointAt(cp.uoff)
-		return found && g.points[i].flate != nil && !g.points[i].crcKnown
+		i, found := g.pointAt(cp.uoff, cp.deflateStart)
+		return found && !g.points[i].crcKnown
 	}
 	if cp.flate != nil {
 		for !windows.reserve(int64(len(cp.flate.window))) {
@@ -464,17 +464,20 @@ func (g *GzipReader) record(cp checkpoint) (needsCRC bool) {
 }
 
 // noteCRC gives the checkpoint inside a member at uoff the member's CRC32 up to there.
-func (g *GzipReader) noteCRC(uoff int64, crc uint32) {
+func (g *GzipReader) noteCRC(uoff, deflateStart int64, crc uint32) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if i, found := g.pointAt(uoff); found && g.points[i].flate != nil {
+	if i, found := g.pointAt(uoff, deflateStart); found {
 		g.points[i].crc, g.points[i].crcKnown = crc, true
 	}
 }
 
-// pointAt finds the checkpoint at uoff. Called with mu held.
-func (g *GzipReader) pointAt(uoff int64) (int, bool) {
-	return slices.BinarySearchFunc(g.points, uoff, func(p checkpoint, uoff int64) int { return cmp.Compare(p.uoff, uoff) })
+// pointAt finds the checkpoint inside the member whose deflate data starts at deflateStart
+// at uoff: the end of one member and the start of the next are at the same uoff. Called with
+// mu held.
+func (g *GzipReader) pointAt(uoff, deflateStart int64) (int, bool) {
+	i, found := slices.BinarySearchFunc(g.points, uoff, func(p checkpoint, uoff int64) int { return cmp.Compare(p.uoff, uoff) })
+	return i, found && g.points[i].flate != nil && g.points[i].deflateStart == deflateStart
 }
 
 // thin drops every other window of this index and doubles its spacing, to stay within the
@@ -622,7 +625,7 @@ func (c *gzCursor) updateCRC(p []byte) {
 	for len(c.crcPending) > 0 && c.crcPending[0] <= c.pos+int64(len(p)) {
 		k := int(c.crcPending[0] - c.pos)
 		c.crc = crc32.Update(c.crc, crc32.IEEETable, p[done:k])
-		c.g.noteCRC(c.crcPending[0], c.crc)
+		c.g.noteCRC(c.crcPending[0], c.deflateStart, c.crc)
 		c.crcPending, done = c.crcPending[1:], k
 	}
 	c.crc = crc32.Update(c.crc, crc32.IEEETable, p[done:])

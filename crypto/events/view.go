@@ -63,15 +63,24 @@ func NewView(src io.ReaderAt, size int64, opts Options) *View {
 // Grown returns the view of src, the same log grown to size (or -1, as for NewView), whose
 // Measure decodes only from v's last point on: a log still being written changes only past
 // its end, so its events before a point do not change either. v must be measured; a log
-// that cannot be unfinished is not expected to grow, and is measured whole.
+// that cannot be unfinished is not expected to grow, and is measured whole. So is a JSON
+// audit log: a decode resumed at a record does not know whether it is in an array, and
+// would take what a pass from the start refuses (a missing comma, records after the ]).
 func (v *View) Grown(src io.ReaderAt, size int64) *View {
 	g := NewView(src, size, v.opts)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.measured && v.opts.Unfinished {
+	if v.measured && v.opts.Unfinished && (v.binlog || resumesAsXML(src, v.points[len(v.points)-1])) {
 		g.points, g.spacing, g.binlog = slices.Clone(v.points), v.spacing, v.binlog
 	}
 	return g
+}
+
+// resumesAsXML reports whether an audit log's point is an XML record, or the log's start.
+func resumesAsXML(src io.ReaderAt, pt point) bool {
+	var b [1]byte
+	_, err := src.ReadAt(b[:], pt.in)
+	return pt.in == 0 || err == nil && b[0] == '<'
 }
 
 // Measure decodes the log once, or what it has grown by since the view it was Grown from:

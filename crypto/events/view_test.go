@@ -274,7 +274,8 @@ func TestIdleDecodeStops(t *testing.T) {
 
 // The view of a log that has grown continues the older version's index: its Measure reads
 // only from the older one's last point on, and gives every byte Write gives for the whole
-// log, for binlogs and audit logs cut anywhere, even inside an event.
+// log, for binlogs and XML audit logs cut anywhere, even inside an event (a JSON one is
+// measured whole, and gives them too).
 func TestGrownViewDecodesOnlyWhatIsNew(t *testing.T) {
 	var rows, xmlLog, jsonLog bytes.Buffer
 	sample.RowBinlog(&rows, 1<<20, 1, "binlog.000002")
@@ -301,7 +302,8 @@ func TestGrownViewDecodesOnlyWhatIsNew(t *testing.T) {
 		if err := grown.Measure(context.Background()); err != nil {
 			t.Fatalf("%s: the grown version: %v", name, err)
 		}
-		if src.lowest < last || last == 0 {
+		isJSON := strings.Contains(name, "JSON") // measured whole: see TestGrownJSONKeepsTheArrayChecks
+		if !isJSON && (src.lowest < last || last == 0) {
 			t.Errorf("%s: the grown version's decode read from byte %d; the older one's last point is at %d", name, src.lowest, last)
 		}
 		if grown.Size() != int64(want.Len()) || grown.PlainSize() != int64(len(log)) {
@@ -456,5 +458,40 @@ func TestViewUnderStress(t *testing.T) {
 	defer v.mu.Unlock()
 	if len(v.cursors) != 0 {
 		t.Errorf("%d cursors after Release", len(v.cursors))
+	}
+}
+
+// A JSON audit log that grows is measured whole: what a pass from its start refuses after
+// the older version's end (a missing comma, records after the ]) is refused by the grown
+// view too. (From review.)
+func TestGrownJSONKeepsTheArrayChecks(t *testing.T) {
+	var log bytes.Buffer
+	sample.AuditLog(&log, sample.AuditJSON, 1<<20, 3, false) // "[\n{...},\n{...}": still open
+	older := log.Bytes()
+	opts := Options{File: "audit.log", Unfinished: true}
+	for name, tail := range map[string]string{
+		"no comma":        "\n{\"id\": 1}\n{\"id\": 2}",
+		"two commas":      ",\n,\n{\"id\": 1}",
+		"records after ]": "\n]\n,{\"id\": 1}",
+		"comma then ]":    ",\n]",
+	} {
+		grownLog := append(bytes.Clone(older), tail...)
+		whole := Write(&bytes.Buffer{}, bytes.NewReader(grownLog), opts)
+		fresh := NewView(bytes.NewReader(grownLog), int64(len(grownLog)), opts)
+		freshErr := fresh.Measure(context.Background())
+
+		v := NewView(bytes.NewReader(older), int64(len(older)), opts)
+		v.spacing = 4096
+		if err := v.Measure(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		g := v.Grown(bytes.NewReader(grownLog), int64(len(grownLog)))
+		grownErr := g.Measure(context.Background())
+		if !errors.Is(whole, ErrBadLog) || !errors.Is(freshErr, ErrBadLog) {
+			t.Fatalf("%s: Write: %v, a fresh view: %v; want both to refuse it", name, whole, freshErr)
+		}
+		if grownErr == nil {
+			t.Errorf("%s: Write and a fresh view refuse the grown log; the grown view measures %d bytes of events", name, g.Size())
+		}
 	}
 }

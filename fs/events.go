@@ -133,12 +133,11 @@ func (v *view) eventsOf(ctx context.Context, o *opened) (*events.View, error) {
 			size = o.reader.Size()
 		}
 		name := o.reader.PlainName
-		if o.grownFrom != nil { // decoded from the older version's last point on
-			o.events = o.grownFrom.Grown(o.reader, size)
+		if older := o.grownFrom.Swap(nil); older != nil { // decoded from its last point on
+			o.events = older.Grown(o.reader, size)
 		} else {
 			o.events = events.NewView(o.reader, size, events.Options{File: name, Unfinished: crypto.MayBeUnfinished(name)})
 		}
-		o.grownFrom = nil
 	}
 	err := o.events.Measure(ctx)
 	if unproven && (ctx.Err() == nil || o.reader.SizeExact()) {

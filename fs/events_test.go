@@ -47,7 +47,7 @@ func TestGrownLogContinuesItsEvents(t *testing.T) {
 	syscall.Lstat(path, &st)
 	grown := v.readers.get(path, &st)
 	defer v.readers.put(grown)
-	if grown.grownFrom != olderEvents {
+	if grown.grownFrom.Load() != olderEvents {
 		t.Fatal("the grown version does not continue the older one's events")
 	}
 	grownEvents, err := v.eventsOf(context.Background(), grown)
@@ -105,7 +105,7 @@ func TestRewrittenLogStartsItsEventsAgain(t *testing.T) {
 	}
 	o2 := v.readers.get(path, &st2)
 	defer v.readers.put(o2)
-	if o2.grownFrom != nil {
+	if o2.grownFrom.Load() != nil {
 		t.Error("the rewritten log continues the older one's events")
 	}
 	e2, err := v.eventsOf(context.Background(), o2)
@@ -118,5 +118,53 @@ func TestRewrittenLogStartsItsEventsAgain(t *testing.T) {
 	if e2.Size() != int64(want.Len()) || !bytes.Equal(got, want.Bytes()) {
 		t.Errorf("events of the rewritten log: size %d, read %d bytes (%v), equal %v; events.Write gives %d bytes",
 			e2.Size(), len(got), rerr, bytes.Equal(got, want.Bytes()), want.Len())
+	}
+}
+
+// A version of the log opened for its plaintext only (tail -f of the log itself between two
+// reads of its .ndjson) has no measured events: it passes on the older version's, so that
+// the next version's .ndjson does not decode the whole log again. (From review.)
+func TestGrowthThroughAVersionWithoutEvents(t *testing.T) {
+	dir := t.TempDir()
+	var full bytes.Buffer
+	sample.RowBinlog(&full, 3<<20, 4, "binlog.000002")
+	path := filepath.Join(dir, "binlog.000001")
+	third := full.Len() / 3
+	if err := os.WriteFile(path, full.Bytes()[:third], 0o640); err != nil {
+		t.Fatal(err)
+	}
+	root, err := NewRoot(dir, Options{Keys: keysrc.KeyDir(t.TempDir()), Log: slog.New(slog.DiscardHandler), Events: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := root.(*dirNode).view
+	grow := func(to int) *opened {
+		f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+		st, _ := f.Stat()
+		f.WriteAt(full.Bytes()[st.Size():to], st.Size())
+		f.Close()
+		var sst syscall.Stat_t
+		syscall.Lstat(path, &sst)
+		return v.readers.get(path, &sst)
+	}
+	var st syscall.Stat_t
+	syscall.Lstat(path, &st)
+	o1 := v.readers.get(path, &st)
+	defer v.readers.put(o1)
+	if _, err := v.eventsOf(context.Background(), o1); err != nil {
+		t.Fatal(err)
+	}
+	o2 := grow(2 * third) // its plaintext only
+	defer v.readers.put(o2)
+	if o2.grownFrom.Load() == nil {
+		t.Fatal("the second version does not continue the first's events")
+	}
+	o3 := grow(full.Len())
+	defer v.readers.put(o3)
+	if !o3.reader.Continues() {
+		t.Fatal("the third version does not continue the second")
+	}
+	if o3.grownFrom.Load() == nil {
+		t.Error("the third version continues the second, which continues the first's measured events, but gets no grownFrom: its .ndjson decodes the whole log")
 	}
 }

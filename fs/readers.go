@@ -41,9 +41,12 @@ type opened struct {
 	eventsMu  sync.Mutex
 	events    *events.View // its decoded events, once a .ndjson was asked for (events.go)
 	eventsErr error        // why they do not decode
-	grownFrom *events.View // the measured events of the version before it grew: continued
 
-	measuredEvents atomic.Pointer[events.View] // events, once measured, for the next version
+	// The measured events of an older version this one grew from, to be continued; and this
+	// version's own once measured, for the next. A version whose events nobody asked for
+	// passes its older one's on.
+	grownFrom      atomic.Pointer[events.View]
+	measuredEvents atomic.Pointer[events.View]
 }
 
 func (o *opened) size(sourceSize int64) int64 {
@@ -100,6 +103,9 @@ func (c *readers) get(path string, st *syscall.Stat_t) *opened {
 	var grownFrom *events.View  // and its events'
 	if o, ok := c.byKey[path]; ok && o.err == nil && o.stamp.ino == s.ino && o.stamp.size <= s.size {
 		previous, grownFrom = o.reader.Reader, o.measuredEvents.Load()
+		if grownFrom == nil {
+			grownFrom = o.grownFrom.Load()
+		}
 	}
 	p := &pendingOpen{stamp: s, done: make(chan struct{})}
 	c.opening[path] = p
@@ -107,7 +113,7 @@ func (c *readers) get(path string, st *syscall.Stat_t) *opened {
 
 	o := c.open(path, s, previous)
 	if o.err == nil && o.reader.Continues() { // not a file rewritten in place
-		o.grownFrom = grownFrom
+		o.grownFrom.Store(grownFrom)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -271,12 +271,23 @@ func mixedShapes(size int, empty func(n int) int) []byte {
 	return b.Bytes()
 }
 
-// shapeMixes: 32 shapes in turn, more than the scanner keeps; and the server's one shape with
-// a burst of eight others every 300 or 5000 records (a connection storm, say).
+// shapeMixes: 32 shapes in turn, more than the scanner keeps; the server's one shape with a
+// burst of eight others every 300 or 5000 records (a connection storm, say); and the server's
+// shape for one record in three, or all but one in eight, the others of 31 shapes.
 var shapeMixes = map[string]func(n int) int{
 	"inTurn":     func(n int) int { return ^(n * 7) & 31 },
 	"burst/300":  func(n int) int { return burst(n, 300) },
 	"burst/5000": func(n int) int { return burst(n, 5000) },
+	"oneIn3":     func(n int) int { return otherShape(n, n%3 != 0) },
+	"sevenIn8":   func(n int) int { return otherShape(n, n%8 == 0) },
+}
+
+// otherShape is one of 31 shapes other than the server's (no field empty) if other.
+func otherShape(n int, other bool) int {
+	if !other {
+		return 0
+	}
+	return 1 + (n*2654435761>>7)%31
 }
 
 func burst(n, every int) int {
@@ -303,7 +314,7 @@ func TestXMLMixedShapes(t *testing.T) {
 // BenchmarkXMLMixedShapes: the mixes with shapes and without, to show that trying shapes
 // that do not fit costs little and that a burst of others does not stop them.
 func BenchmarkXMLMixedShapes(b *testing.B) {
-	for _, name := range []string{"inTurn", "burst/300", "burst/5000"} {
+	for _, name := range []string{"inTurn", "burst/300", "burst/5000", "oneIn3", "sevenIn8"} {
 		doc := mixedShapes(64<<20, shapeMixes[name])
 		for _, noShapes := range []bool{false, true} {
 			b.Run(fmt.Sprintf("%s/noShapes=%v", name, noShapes), func(b *testing.B) {

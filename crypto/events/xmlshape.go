@@ -33,10 +33,12 @@ const (
 	maxShapes     = 4       // tried in turn, the one used last first
 	maxShapeBytes = 4 << 10 // a record with more than this around its values is not learned
 
-	// Shapes pay only while records fit them. When fewer than a quarter of shapeSample
-	// records fit (a log of more shapes than are kept, in turn), the next restRecords are
-	// scanned without trying or learning any; then shapes are tried again. A burst of other
-	// records among the server's usual one does not stop them.
+	// Shapes pay only while records fit them: a record that fits none costs the failed fits
+	// and a new shape, and below about four in five fitting they cost more than they save.
+	// When fewer than three quarters of shapeSample records fit (a log of more shapes than
+	// are kept), the next restRecords are scanned without trying or learning any; then shapes
+	// are tried again. A burst of other records among the server's usual one does not stop
+	// them.
 	shapeSample = 128
 	restRecords = 4096
 )
@@ -102,7 +104,7 @@ func (s *xmlScan) count(fitted bool) {
 		s.fitted++
 	}
 	if s.tried == shapeSample {
-		if s.fitted < shapeSample/4 {
+		if s.fitted < shapeSample*3/4 {
 			s.rest = restRecords
 		}
 		s.tried, s.fitted = 0, 0

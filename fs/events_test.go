@@ -18,35 +18,54 @@ import (
 	"github.com/mysqllogfs/mysqllogfs/tests/sample"
 )
 
-// A log that grows gets the events of its older version to continue from: the new version's
-// decode reads only what came after their last point (events.View.Grown).
-func TestGrownLogContinuesItsEvents(t *testing.T) {
+// logWithEvents writes data as the log name in a directory of its own, and returns its path
+// and a view of the directory with --events.
+func logWithEvents(t *testing.T, name string, data []byte) (string, *view) {
+	t.Helper()
 	dir := t.TempDir()
-	var full bytes.Buffer
-	sample.RowBinlog(&full, 2<<20, 4, "binlog.000002")
-	path := filepath.Join(dir, "binlog.000001")
-	if err := os.WriteFile(path, full.Bytes()[:full.Len()/2], 0o640); err != nil {
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o640); err != nil {
 		t.Fatal(err)
 	}
 	root, err := NewRoot(dir, Options{Keys: keysrc.KeyDir(t.TempDir()), Log: slog.New(slog.DiscardHandler), Events: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := root.(*dirNode).view
+	return path, root.(*dirNode).view
+}
+
+// current is the reader of the log's version now, held until the test ends.
+func current(t *testing.T, v *view, path string) *opened {
 	var st syscall.Stat_t
-	syscall.Lstat(path, &st)
-	older := v.readers.get(path, &st)
-	defer v.readers.put(older)
-	olderEvents, err := v.eventsOf(context.Background(), older)
+	if err := syscall.Lstat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	o := v.readers.get(path, &st)
+	t.Cleanup(func() { v.readers.put(o) })
+	return o
+}
+
+// measuredEvents are the events of the log's version now, measured.
+func measuredEvents(t *testing.T, v *view, path string) *events.View {
+	t.Helper()
+	e, err := v.eventsOf(context.Background(), current(t, v, path))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+// A log that grows gets the events of its older version to continue from: the new version's
+// decode reads only what came after their last point (events.View.Grown).
+func TestGrownLogContinuesItsEvents(t *testing.T) {
+	var full bytes.Buffer
+	sample.RowBinlog(&full, 2<<20, 4, "binlog.000002")
+	path, v := logWithEvents(t, "binlog.000001", full.Bytes()[:full.Len()/2])
+	olderEvents := measuredEvents(t, v, path)
 	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	f.Write(full.Bytes()[full.Len()/2:])
 	f.Close()
-	syscall.Lstat(path, &st)
-	grown := v.readers.get(path, &st)
-	defer v.readers.put(grown)
+	grown := current(t, v, path)
 	if grown.grownFrom.Load() != olderEvents {
 		t.Fatal("the grown version does not continue the older one's events")
 	}
@@ -75,36 +94,18 @@ func queryBinlog(n int, quote string) []byte {
 // its events are decoded afresh, not continued from the older version's points, which would
 // give the older version's offsets over the newer one's bytes. (From review.)
 func TestRewrittenLogStartsItsEventsAgain(t *testing.T) {
-	dir := t.TempDir()
 	older := queryBinlog(12000, "a")
 	newer := queryBinlog(24000, `"`) // same event offsets; each '"' is 2 bytes in JSON
-	path := filepath.Join(dir, "binlog.000001")
-	if err := os.WriteFile(path, older[:len(older)*3/4], 0o640); err != nil {
-		t.Fatal(err)
-	}
-	root, err := NewRoot(dir, Options{Keys: keysrc.KeyDir(t.TempDir()), Log: slog.New(slog.DiscardHandler), Events: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := root.(*dirNode).view
-	var st syscall.Stat_t
-	syscall.Lstat(path, &st)
-	o1 := v.readers.get(path, &st)
-	defer v.readers.put(o1)
-	_, err = v.eventsOf(context.Background(), o1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, v := logWithEvents(t, "binlog.000001", older[:len(older)*3/4])
+	measuredEvents(t, v, path)
+	o1 := current(t, v, path)
 	if err := os.WriteFile(path, newer, 0o640); err != nil { // O_TRUNC: same inode
 		t.Fatal(err)
 	}
-	var st2 syscall.Stat_t
-	syscall.Lstat(path, &st2)
-	if st2.Ino != st.Ino {
+	o2 := current(t, v, path)
+	if o2.stamp.ino != o1.stamp.ino {
 		t.Fatal("the rewrite made another inode: the test checks nothing")
 	}
-	o2 := v.readers.get(path, &st2)
-	defer v.readers.put(o2)
 	if o2.grownFrom.Load() != nil {
 		t.Error("the rewritten log continues the older one's events")
 	}
@@ -125,42 +126,23 @@ func TestRewrittenLogStartsItsEventsAgain(t *testing.T) {
 // reads of its .ndjson) has no measured events: it passes on the older version's, so that
 // the next version's .ndjson does not decode the whole log again. (From review.)
 func TestGrowthThroughAVersionWithoutEvents(t *testing.T) {
-	dir := t.TempDir()
 	var full bytes.Buffer
 	sample.RowBinlog(&full, 3<<20, 4, "binlog.000002")
-	path := filepath.Join(dir, "binlog.000001")
 	third := full.Len() / 3
-	if err := os.WriteFile(path, full.Bytes()[:third], 0o640); err != nil {
-		t.Fatal(err)
-	}
-	root, err := NewRoot(dir, Options{Keys: keysrc.KeyDir(t.TempDir()), Log: slog.New(slog.DiscardHandler), Events: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := root.(*dirNode).view
+	path, v := logWithEvents(t, "binlog.000001", full.Bytes()[:third])
 	grow := func(to int) *opened {
 		f, _ := os.OpenFile(path, os.O_WRONLY, 0)
 		st, _ := f.Stat()
 		f.WriteAt(full.Bytes()[st.Size():to], st.Size())
 		f.Close()
-		var sst syscall.Stat_t
-		syscall.Lstat(path, &sst)
-		return v.readers.get(path, &sst)
+		return current(t, v, path)
 	}
-	var st syscall.Stat_t
-	syscall.Lstat(path, &st)
-	o1 := v.readers.get(path, &st)
-	defer v.readers.put(o1)
-	if _, err := v.eventsOf(context.Background(), o1); err != nil {
-		t.Fatal(err)
-	}
+	measuredEvents(t, v, path)
 	o2 := grow(2 * third) // its plaintext only
-	defer v.readers.put(o2)
 	if o2.grownFrom.Load() == nil {
 		t.Fatal("the second version does not continue the first's events")
 	}
 	o3 := grow(full.Len())
-	defer v.readers.put(o3)
 	if !o3.reader.Continues() {
 		t.Fatal("the third version does not continue the second")
 	}

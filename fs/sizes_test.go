@@ -4,13 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 
-	"github.com/mysqllogfs/mysqllogfs/keysrc"
 	"github.com/mysqllogfs/mysqllogfs/tests/sample"
 )
 
@@ -19,7 +15,6 @@ import (
 // with --events that has listed it (and so shows the estimate).
 func twoMemberLog(t *testing.T, size int64, closed bool) (string, []byte, *view) {
 	t.Helper()
-	dir := t.TempDir()
 	var plain bytes.Buffer
 	sample.AuditLog(&plain, sample.AuditXML, size, 2, closed)
 	p := plain.Bytes()
@@ -29,15 +24,7 @@ func twoMemberLog(t *testing.T, size int64, closed bool) (string, []byte, *view)
 		w.Write(part)
 		w.Close()
 	}
-	path := filepath.Join(dir, "audit.20240106T000000.log.gz")
-	if err := os.WriteFile(path, gz.Bytes(), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	root, err := NewRoot(dir, Options{Keys: keysrc.KeyDir(t.TempDir()), Log: slog.New(slog.DiscardHandler), Events: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := root.(*dirNode).view
+	path, v := logWithEvents(t, "audit.20240106T000000.log.gz", gz.Bytes())
 	var st syscall.Stat_t
 	syscall.Lstat(path, &st)
 	if listed := v.plainSize(path, &st); listed == int64(len(p)) {

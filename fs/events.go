@@ -164,7 +164,7 @@ func (v *view) eventsOf(ctx context.Context, o *opened) (*events.View, error) {
 	// store, one per version.
 	settled := time.Since(time.Unix(0, o.stamp.mtime)) > time.Minute
 	v.sizes.record(o.path+eventsSuffix, eventsStampOf(o.stamp), o.events.Size(), true, settled)
-	o.measuredEvents.Store(o.events)
+	o.eventsIndex.Store(o.events.Index())
 	return o.events, nil
 }
 

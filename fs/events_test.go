@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/mysqllogfs/mysqllogfs/crypto/events"
 	"github.com/mysqllogfs/mysqllogfs/keysrc"
@@ -56,17 +58,18 @@ func measuredEvents(t *testing.T, v *view, path string) *events.View {
 }
 
 // A log that grows gets the events of its older version to continue from: the new version's
-// decode reads only what came after their last point (events.View.Grown).
+// decode reads only what came after their last point (events.Index.Grown).
 func TestGrownLogContinuesItsEvents(t *testing.T) {
 	var full bytes.Buffer
 	sample.RowBinlog(&full, 2<<20, 4, "binlog.000002")
 	path, v := logWithEvents(t, "binlog.000001", full.Bytes()[:full.Len()/2])
-	olderEvents := measuredEvents(t, v, path)
+	measuredEvents(t, v, path)
+	older := current(t, v, path)
 	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	f.Write(full.Bytes()[full.Len()/2:])
 	f.Close()
 	grown := current(t, v, path)
-	if grown.grownFrom.Load() != olderEvents {
+	if index := older.eventsIndex.Load(); index == nil || grown.grownFrom.Load() != index {
 		t.Fatal("the grown version does not continue the older one's events")
 	}
 	grownEvents, err := v.eventsOf(context.Background(), grown)
@@ -148,5 +151,38 @@ func TestGrowthThroughAVersionWithoutEvents(t *testing.T) {
 	}
 	if o3.grownFrom.Load() == nil {
 		t.Error("the third version continues the second, which continues the first's measured events, but gets no grownFrom: its .ndjson decodes the whole log")
+	}
+}
+
+// A version whose events were measured, then released, is not kept alive (its closed reader,
+// with what its format keeps: a MariaDB binlog's event index, its last decrypted event)
+// through later versions opened for their plaintext only: they pass on its index, which
+// holds nothing of it. (From review.)
+func TestReleasedVersionIsNotKeptByItsEvents(t *testing.T) {
+	var full bytes.Buffer
+	sample.RowBinlog(&full, 4<<20, 4, "binlog.000002")
+	quarter := full.Len() / 4
+	path, v := logWithEvents(t, "binlog.000001", full.Bytes()[:quarter])
+	var st syscall.Stat_t
+	syscall.Lstat(path, &st)
+	first := v.readers.get(path, &st)
+	if _, err := v.eventsOf(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	released := weak.Make(first.reader)
+	v.readers.put(first)
+	first = nil
+	for k := 2; k <= 4; k++ { // plaintext only
+		f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+		f.Write(full.Bytes()[(k-1)*quarter : min(k*quarter, full.Len())])
+		f.Close()
+		if o := current(t, v, path); o.grownFrom.Load() == nil {
+			t.Fatalf("version %d does not continue the first version's events", k)
+		}
+	}
+	runtime.GC()
+	runtime.GC()
+	if released.Value() != nil {
+		t.Error("the first version's closed reader is still reachable three versions later")
 	}
 }

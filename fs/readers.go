@@ -42,11 +42,11 @@ type opened struct {
 	events    *events.View // its decoded events, once a .ndjson was asked for (events.go)
 	eventsErr error        // why they do not decode
 
-	// The measured events of an older version this one grew from, to be continued; and this
-	// version's own once measured, for the next. A version whose events nobody asked for
-	// passes its older one's on.
-	grownFrom      atomic.Pointer[events.View]
-	measuredEvents atomic.Pointer[events.View]
+	// The index of the events of an older version this one grew from, to be continued; and
+	// this version's own once measured, for the next. A version whose events nobody asked for
+	// passes its older one's on. An index holds nothing of its version's reader.
+	grownFrom   atomic.Pointer[events.Index]
+	eventsIndex atomic.Pointer[events.Index]
 }
 
 func (o *opened) size(sourceSize int64) int64 {
@@ -100,9 +100,9 @@ func (c *readers) get(path string, st *syscall.Stat_t) *opened {
 		c.mu.Lock()
 	}
 	var previous *crypto.Reader // the same file before it grew: its index is continued
-	var grownFrom *events.View  // and its events'
+	var grownFrom *events.Index // and its events'
 	if o, ok := c.byKey[path]; ok && o.err == nil && o.stamp.ino == s.ino && o.stamp.size <= s.size {
-		previous, grownFrom = o.reader.Reader, o.measuredEvents.Load()
+		previous, grownFrom = o.reader.Reader, o.eventsIndex.Load()
 		if grownFrom == nil {
 			grownFrom = o.grownFrom.Load()
 		}

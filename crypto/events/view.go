@@ -60,18 +60,35 @@ func NewView(src io.ReaderAt, size int64, opts Options) *View {
 	return v
 }
 
-// Grown returns the view of src, the same log grown to size (or -1, as for NewView), whose
-// Measure decodes only from v's last point on: a log still being written changes only past
-// its end, so its events before a point do not change either. v must be measured; a log
-// that cannot be unfinished is not expected to grow, and is measured whole. So is a JSON
-// audit log: a decode resumed at a record does not know whether it is in an array, and
-// would take what a pass from the start refuses (a missing comma, records after the ]).
-func (v *View) Grown(src io.ReaderAt, size int64) *View {
-	g := NewView(src, size, v.opts)
+// Index is where a measured view's decodes can start again, without its plaintext: what the
+// view of the same log grown continues from. It holds nothing of the older version's reader.
+type Index struct {
+	opts    Options
+	points  []point
+	spacing int64
+	binlog  bool
+}
+
+// Index returns the view's index; nil before a Measure has succeeded.
+func (v *View) Index() *Index {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.measured && v.opts.Unfinished && (v.binlog || resumesAsXML(src, v.points[len(v.points)-1])) {
-		g.points, g.spacing, g.binlog = slices.Clone(v.points), v.spacing, v.binlog
+	if !v.measured {
+		return nil
+	}
+	return &Index{v.opts, slices.Clone(v.points), v.spacing, v.binlog}
+}
+
+// Grown returns the view of src, the same log grown to size (or -1, as for NewView), whose
+// Measure decodes only from the index's last point on: a log still being written changes
+// only past its end, so its events before a point do not change either. A log that cannot be
+// unfinished is not expected to grow, and is measured whole. So is a JSON audit log: a decode
+// resumed at a record does not know whether it is in an array, and would take what a pass
+// from the start refuses (a missing comma, records after the ]).
+func (x *Index) Grown(src io.ReaderAt, size int64) *View {
+	g := NewView(src, size, x.opts)
+	if x.opts.Unfinished && (x.binlog || resumesAsXML(src, x.points[len(x.points)-1])) {
+		g.points, g.spacing, g.binlog = slices.Clone(x.points), x.spacing, x.binlog
 	}
 	return g
 }

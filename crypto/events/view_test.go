@@ -292,13 +292,13 @@ func TestGrownViewDecodesOnlyWhatIsNew(t *testing.T) {
 		if err := older.Measure(context.Background()); err != nil {
 			t.Fatalf("%s: the oldest version: %v", name, err)
 		}
-		older = older.Grown(bytes.NewReader(log[:len(log)*2/3+7]), -1) // grown twice
+		older = older.Index().Grown(bytes.NewReader(log[:len(log)*2/3+7]), -1) // grown twice
 		if err := older.Measure(context.Background()); err != nil {
 			t.Fatalf("%s: the older version: %v", name, err)
 		}
 		last := older.points[len(older.points)-1].in
 		src := &lowestRead{r: bytes.NewReader(log), lowest: int64(len(log))}
-		grown := older.Grown(src, -1)
+		grown := older.Index().Grown(src, -1)
 		if err := grown.Measure(context.Background()); err != nil {
 			t.Fatalf("%s: the grown version: %v", name, err)
 		}
@@ -485,7 +485,7 @@ func TestGrownJSONKeepsTheArrayChecks(t *testing.T) {
 		if err := v.Measure(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		g := v.Grown(bytes.NewReader(grownLog), int64(len(grownLog)))
+		g := v.Index().Grown(bytes.NewReader(grownLog), int64(len(grownLog)))
 		grownErr := g.Measure(context.Background())
 		if !errors.Is(whole, ErrBadLog) || !errors.Is(freshErr, ErrBadLog) {
 			t.Fatalf("%s: Write: %v, a fresh view: %v; want both to refuse it", name, whole, freshErr)
